@@ -1,0 +1,120 @@
+"""One small exception hierarchy, so callers can catch as broadly or narrowly as they need.
+
+    CaseclockError
+    ├── DefinitionError          a workflow or profile YAML is invalid (file, line, field)
+    ├── CalendarError            a date or offset cannot be computed
+    └── CaseError                a command on a case was refused; nothing was stored
+        ├── CaseNotFound
+        ├── CaseExists
+        ├── InvalidTrigger       the trigger is not valid in the case's state
+        ├── ConditionNotMet      the trigger is valid but its conditions on case data fail
+        ├── RoleNotAllowed
+        ├── InvalidCaseData      unknown field, wrong type, missing required field
+        ├── InvalidEffectiveTime before the previous transition, or in the future
+        ├── IdempotencyMismatch  a reused idempotency key with a different command
+        └── ConflictError        another writer moved the case first
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class CaseclockError(Exception):
+    """Base of every error caseclock raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a definition, located as precisely as the YAML allows."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class DefinitionError(CaseclockError):
+    """A definition failed validation; `problems` lists every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class CalendarError(CaseclockError, ValueError):
+    """A date, offset or nation could not be understood."""
+
+
+class CaseError(CaseclockError):
+    """A command on a case was refused and nothing was stored."""
+
+    def __init__(self, case_ref: str, message: str):
+        self.case_ref = case_ref
+        super().__init__(f"case {case_ref}: {message}")
+
+
+class CaseNotFound(CaseError):
+    def __init__(self, case_ref: str):
+        super().__init__(case_ref, "no such case")
+
+
+class CaseExists(CaseError):
+    def __init__(self, case_ref: str):
+        super().__init__(case_ref, "a case with this reference already exists")
+
+
+class InvalidTrigger(CaseError):
+    def __init__(self, case_ref: str, trigger: str, state: str, valid: list[str]):
+        self.trigger, self.state, self.valid = trigger, state, list(valid)
+        options = ", ".join(valid) if valid else "none (the case is closed)"
+        super().__init__(
+            case_ref, f"trigger '{trigger}' is not valid in state '{state}'; valid triggers: {options}"
+        )
+
+
+class ConditionNotMet(CaseError):
+    def __init__(self, case_ref: str, trigger: str, state: str, unmet: list[str]):
+        self.trigger, self.state, self.unmet = trigger, state, list(unmet)
+        super().__init__(
+            case_ref,
+            f"trigger '{trigger}' from state '{state}' needs: " + "; or ".join(unmet),
+        )
+
+
+class RoleNotAllowed(CaseError):
+    def __init__(self, case_ref: str, trigger: str, role: str, allowed: list[str]):
+        self.trigger, self.role, self.allowed = trigger, role, list(allowed)
+        super().__init__(
+            case_ref, f"role '{role}' may not fire '{trigger}'; allowed roles: {', '.join(allowed)}"
+        )
+
+
+class InvalidCaseData(CaseError):
+    def __init__(self, case_ref: str, field: str, message: str):
+        self.field = field
+        super().__init__(case_ref, f"data field '{field}': {message}")
+
+
+class InvalidEffectiveTime(CaseError):
+    pass
+
+
+class IdempotencyMismatch(CaseError):
+    def __init__(self, case_ref: str, key: str):
+        self.key = key
+        super().__init__(
+            case_ref, f"idempotency key '{key}' was already used for a different command"
+        )
+
+
+class ConflictError(CaseError):
+    def __init__(self, case_ref: str, expected: int | None = None, actual: int | None = None):
+        detail = "another writer changed the case first; reload it and retry"
+        if expected is not None and actual is not None:
+            detail += f" (expected version {expected}, found {actual})"
+        super().__init__(case_ref, detail)
