@@ -1,0 +1,122 @@
+"""The tables. Transitions are append-only; cases and deadlines are the current picture.
+
+Every statutory date keeps the inputs it was computed from (anchor, amount, unit, counting
+convention, calendar version), so a calendar change can recompute exactly the dates it moves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from .types import UTCDateTime
+
+# deadline statuses
+OPEN, MET, MISSED, CANCELLED = "open", "met", "missed", "cancelled"
+
+
+class DefinitionRow(SQLModel, table=True):
+    """Each definition version a case was opened on, so the case can keep running on it."""
+
+    __tablename__ = "definitions"
+    version: str = Field(primary_key=True, max_length=32)
+    workflow: str = Field(index=True, max_length=64)
+    body: dict[str, Any] = Field(sa_type=JSON)
+    stored_at: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+class CaseRow(SQLModel, table=True):
+    __tablename__ = "cases"
+    id: int | None = Field(default=None, primary_key=True)
+    case_ref: str = Field(unique=True, max_length=128)
+    workflow: str = Field(index=True, max_length=64)
+    version: str = Field(max_length=32)
+    authority: str | None = Field(default=None, max_length=64)
+    state: str = Field(index=True, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    opened_at: dt.datetime = Field(sa_type=UTCDateTime)
+    last_effective_at: dt.datetime = Field(sa_type=UTCDateTime)
+    closed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    row_version: int = Field(sa_column=Column("row_version", Integer, nullable=False))
+
+
+class TransitionRow(SQLModel, table=True):
+    """One row per event on a case; (case_id, seq) is unique, so history cannot fork."""
+
+    __tablename__ = "transitions"
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_transitions_case_seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    seq: int
+    kind: str = Field(max_length=16)  # open | trigger | expiry | recompute
+    trigger: str = Field(max_length=64)
+    from_state: str | None = Field(default=None, max_length=64)
+    to_state: str = Field(max_length=64)
+    effective_at: dt.datetime = Field(sa_type=UTCDateTime)
+    recorded_at: dt.datetime = Field(sa_type=UTCDateTime)
+    actor: str = Field(max_length=128)
+    reason: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=200)
+    definition_version: str = Field(max_length=32)
+
+
+class DeadlineRow(SQLModel, table=True):
+    __tablename__ = "deadlines"
+    __table_args__ = (
+        Index("ix_deadlines_status_due_at", "status", "due_at"),
+        Index("ix_deadlines_expiry", "expired_at", "status", "due_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    name: str = Field(max_length=64)
+    title: str
+    role: str | None = Field(default=None, max_length=64)
+    source: str
+    opened_at: dt.datetime = Field(sa_type=UTCDateTime)
+    anchor: str = Field(max_length=80)  # entry | event | data.<field>
+    anchor_on: dt.date
+    amount: int
+    unit: str = Field(max_length=16)
+    anchor_is_day_one: bool = False
+    calendar_version: str = Field(max_length=32)
+    due_on: dt.date
+    due_at: dt.datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default=OPEN, max_length=16)
+    closed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expired_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expiry_outcome: str | None = None
+
+
+class ReminderRow(SQLModel, table=True):
+    __tablename__ = "reminders"
+    __table_args__ = (Index("ix_reminders_pending", "sent_at", "remind_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    deadline_id: int = Field(foreign_key="deadlines.id", index=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    offset: str = Field(max_length=16)
+    remind_on: dt.date
+    remind_at: dt.datetime = Field(sa_type=UTCDateTime)
+    sent_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cancelled: bool = False
+
+
+class OutboxRow(SQLModel, table=True):
+    """Notifications, written in the transaction that caused them and delivered from here."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True, max_length=200)
+    case_ref: str = Field(max_length=128, index=True)
+    kind: str = Field(max_length=32)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default="pending", max_length=16)  # pending | delivered | dead
+    attempts: int = 0
+    next_attempt_at: dt.datetime = Field(sa_type=UTCDateTime)
+    delivered_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = None
