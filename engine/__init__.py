@@ -1,0 +1,37 @@
+"""caseclock: statutory clocks for children's social care.
+
+The public API: build an `Engine` from a `Store`, a `Registry` of workflows, a
+`WorkingCalendar` and (optionally) a `Clock`, then open cases, fire triggers and read deadlines.
+"""
+
+from .calendar import Nation, Unit, WorkingCalendar
+from .clock import Clock, SimulatedClock, SystemClock
+from .engine import Engine
+from .errors import (
+    CalendarError,
+    CaseclockError,
+    CaseError,
+    CaseExists,
+    CaseNotFound,
+    ConditionNotMet,
+    ConflictError,
+    DefinitionError,
+    IdempotencyMismatch,
+    InvalidCaseData,
+    InvalidEffectiveTime,
+    InvalidTrigger,
+    Problem,
+    RoleNotAllowed,
+)
+from .registry import Registry
+from .views import CaseView, DeadlineView, HistoryEntry, Outcome, OverdueItem, TickReport, UpcomingItem
+
+from persistence.store import Store  # noqa: E402  (re-exported for embedding)
+
+__all__ = [
+    "CalendarError", "CaseError", "CaseExists", "CaseNotFound", "CaseView", "CaseclockError", "Clock",
+    "ConditionNotMet", "ConflictError", "DeadlineView", "DefinitionError", "Engine", "HistoryEntry",
+    "IdempotencyMismatch", "InvalidCaseData", "InvalidEffectiveTime", "InvalidTrigger", "Nation", "Outcome",
+    "OverdueItem", "Problem", "Registry", "RoleNotAllowed", "SimulatedClock", "Store", "SystemClock",
+    "TickReport", "Unit", "UpcomingItem", "WorkingCalendar",
+]

@@ -1,0 +1,466 @@
+"""The engine: commands on cases, computed on a snapshot and written as one Change.
+
+    open_case / fire  ->  plan (machine step + deadline changes)  ->  store.apply (one transaction)
+    tick              ->  every on_expiry and reminder due at a time, each exactly once
+
+Effective times come from the caller (events are often recorded late) and every deadline is
+computed from them, never from the wall clock; the clock only bounds them ("not in the future").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+
+from persistence.models import CANCELLED, MET, MISSED, DeadlineRow, DefinitionRow, TransitionRow
+from persistence.store import (
+    Change,
+    CaseSnapshot,
+    ClaimLost,
+    Closing,
+    Expiry,
+    NewDeadline,
+    NewReminder,
+    Notification,
+    Store,
+)
+
+from .calendar import Unit, WorkingCalendar, due_at, local_date, parse_offset
+from .casedata import coerce, from_json, to_json
+from .clock import Clock, SystemClock, ensure_aware
+from .definition import OPEN_EVENT as OPEN_TRIGGER
+from .definition import DeadlineSpec, Workflow
+from .errors import (
+    CaseError,
+    CaseNotFound,
+    ConditionNotMet,
+    ConflictError,
+    IdempotencyMismatch,
+    InvalidCaseData,
+    InvalidEffectiveTime,
+    InvalidTrigger,
+    RoleNotAllowed,
+)
+from .machine import CaseMachine, NoTransition
+from .registry import Registry
+from .views import CaseView, DeadlineView, HistoryEntry, Outcome, OverdueItem, TickReport, UpcomingItem
+
+log = structlog.get_logger("caseclock.engine")
+
+SYSTEM = "system"
+_FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        calendar: WorkingCalendar | None = None,
+        clock: Clock | None = None,
+        authority: str | None = None,
+    ):
+        self.store = store
+        self.registry = registry
+        self.calendar = calendar or WorkingCalendar()
+        self.clock = clock or SystemClock()
+        self.authority = authority
+        self._machines: dict[str, CaseMachine] = {}
+
+    # ---- commands ----------------------------------------------------------------------------
+
+    def open_case(
+        self,
+        workflow: str,
+        case_ref: str,
+        *,
+        at: dt.datetime | None = None,
+        data: dict[str, Any] | None = None,
+        state: str | None = None,
+        actor: str = SYSTEM,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> CaseView:
+        """Open a case of `workflow` under the host system's reference, at its initial state or
+        at another state the workflow allows cases to be opened at."""
+        case_ref = _check_ref(case_ref)
+        if idempotency_key and self._replay(idempotency_key, case_ref, OPEN_TRIGGER):
+            return self.case(case_ref)
+        wf = self.registry.get(workflow)
+        at = self._effective(case_ref, at, None)
+        values = coerce(wf, case_ref, data)
+        start = state or wf.spec.initial
+        if start not in wf.openable_states:
+            raise InvalidTrigger(case_ref, OPEN_TRIGGER, start, []) if start not in wf.spec.states else CaseError(
+                case_ref, f"a '{wf.name}' case cannot be opened at '{start}' (allowed: {', '.join(wf.openable_states)})"
+            )
+        for name in wf.spec.open.requires:
+            if values.get(name) in (None, ""):
+                raise InvalidCaseData(case_ref, name, f"is required to open a '{wf.name}' case")
+        closings, openings = self._deadline_changes(wf, case_ref, [], None, start, OPEN_TRIGGER, False, at, values)
+        change = Change(
+            case_ref=case_ref, workflow=wf.name, version=wf.version, authority=self.authority,
+            state=start, data=to_json(values), effective_at=at,
+            transition=self._transition_row(OPEN_TRIGGER, "open", None, start, at, actor, reason, values, idempotency_key, wf),
+            openings=openings,
+            definition=DefinitionRow(version=wf.version, workflow=wf.name, body=wf.canonical, stored_at=self.clock.now()),
+        )
+        self._write(change, idempotency_key, case_ref, OPEN_TRIGGER)
+        log.info("case opened", case_ref=case_ref, workflow=wf.name, version=wf.version, to_state=start,
+                 deadlines=[n.row.name for n in openings])
+        return self.case(case_ref)
+
+    def fire(
+        self,
+        case_ref: str,
+        trigger: str,
+        *,
+        at: dt.datetime | None = None,
+        actor: str = SYSTEM,
+        role: str | None = None,
+        reason: str | None = None,
+        data: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Fire `trigger` on a case. A retry with the same idempotency key returns the first
+        outcome and stores nothing; `expected_version` turns a stale read into ConflictError."""
+        if idempotency_key:
+            replay = self._replay(idempotency_key, case_ref, trigger)
+            if replay is not None:
+                return replay
+        snap = self._snapshot(case_ref)
+        if expected_version is not None and snap.row_version != expected_version:
+            raise ConflictError(case_ref, expected_version, snap.row_version)
+        wf = self._workflow(snap.version)
+        at = self._effective(case_ref, at, snap)
+        change = self._plan(snap, wf, trigger, at=at, actor=actor, role=role, reason=reason,
+                            data=data, idempotency_key=idempotency_key, kind="trigger")
+        self._write(change, idempotency_key, case_ref, trigger)
+        t = change.transition
+        log.info("transition", case_ref=case_ref, workflow=wf.name, trigger=trigger,
+                 from_state=t.from_state, to_state=t.to_state, version=wf.version)
+        return Outcome(case_ref, trigger, t.from_state, t.to_state, at, t.seq)
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    def case(self, case_ref: str) -> CaseView:
+        snap = self._snapshot(case_ref)
+        wf = self._workflow(snap.version)
+        return CaseView(
+            case_ref=snap.case_ref, workflow=snap.workflow, version=snap.version, authority=snap.authority,
+            state=snap.state, data=from_json(wf, snap.data), opened_at=snap.opened_at, closed_at=snap.closed_at,
+            row_version=snap.row_version, deadlines=[_deadline_view(d) for d in self.store.deadlines(snap.id)],
+        )
+
+    def history(self, case_ref: str) -> list[HistoryEntry]:
+        snap = self._snapshot(case_ref)
+        return [
+            HistoryEntry(t.seq, t.kind, t.trigger, t.from_state, t.to_state, t.effective_at, t.recorded_at,
+                         t.actor, t.reason, dict(t.data), t.definition_version, t.idempotency_key)
+            for t in self.store.history(snap.id)
+        ]
+
+    def overdue(self, at: dt.datetime | None = None) -> list[OverdueItem]:
+        """Open deadlines past the end of their due day at `at`, most overdue first."""
+        at = self._now(at)
+        today = local_date(at)
+        return [
+            OverdueItem(c.case_ref, c.workflow, c.state, d.name, d.title, d.due_on,
+                        self.calendar.working_days_between(d.due_on, today), d.role, d.source)
+            for d, c in self.store.open_deadlines_due(due_before=at)
+        ]
+
+    def upcoming(self, within: int, unit: Unit | str = Unit.WORKING_DAYS, at: dt.datetime | None = None) -> list[UpcomingItem]:
+        """Open deadlines not yet overdue that fall due within `within` units of `at`'s day."""
+        at = self._now(at)
+        today = local_date(at)
+        horizon = self.calendar.add(today, within, unit)
+        return [
+            UpcomingItem(c.case_ref, c.workflow, c.state, d.name, d.title, d.due_on,
+                         self.calendar.working_days_between(today, d.due_on), d.role, d.source)
+            for d, c in self.store.open_deadlines_due(due_before=due_at(horizon), due_from=at)
+        ]
+
+    # ---- timers ------------------------------------------------------------------------------
+
+    def tick(self, at: dt.datetime | None = None, *, batch: int = 500) -> TickReport:
+        """Process every on_expiry and reminder due at `at`, oldest first, each exactly once."""
+        at = self._now(at)
+        report = TickReport(at=at)
+        tried: set[int] = set()
+        while True:
+            due = [d for d in self.store.pending_expiries(at, batch + len(tried)) if d.id not in tried]
+            if not due:
+                break
+            for d in due:
+                tried.add(d.id)
+                self._expire(d, at, report)
+        sent: set[int] = set()
+        while True:
+            due_r = [r for r in self.store.pending_reminders(at, batch + len(sent)) if r[0].id not in sent]
+            if not due_r:
+                break
+            for reminder, deadline, case in due_r:
+                sent.add(reminder.id)
+                self._remind(reminder, deadline, case.case_ref, case.workflow, report)
+        return report
+
+    def expire_deadline(self, deadline: DeadlineRow, at: dt.datetime) -> TickReport:
+        """Process one due deadline (for a worker that claims rows itself)."""
+        report = TickReport(at=at)
+        self._expire(deadline, at, report)
+        return report
+
+    def _expire(self, d: DeadlineRow, at: dt.datetime, report: TickReport) -> None:
+        for _attempt in range(3):
+            snap = self.store.case_by_id(d.case_id)
+            if snap is None:  # pragma: no cover - foreign key
+                return
+            wf = self._workflow(snap.version)
+            spec = wf.spec.deadlines.get(d.name)
+            action = spec.on_expiry if spec else None
+            effective = max(d.due_at, snap.last_effective_at)
+            outcome, failure = "expired", None
+            change = Change(case_ref=snap.case_ref, case_id=snap.id, expected_row_version=snap.row_version)
+            if action is not None and action.trigger:
+                try:
+                    change = self._plan(
+                        snap, wf, action.trigger, at=effective, actor=SYSTEM, role=SYSTEM,
+                        reason=f"deadline '{d.name}' due {d.due_on.isoformat()} expired",
+                        data=action.data, idempotency_key=f"expiry:{d.id}", kind="expiry",
+                    )
+                    outcome = f"fired {action.trigger}"
+                except CaseError as exc:
+                    failure = str(exc)
+                    outcome = f"failed: {exc}"
+            change.expiry = Expiry(d.id, at, outcome)
+            change.effective_at = change.effective_at or effective
+            payload = {"case_ref": snap.case_ref, "workflow": snap.workflow, "state": snap.state,
+                       "deadline": d.name, "title": d.title, "due_on": d.due_on.isoformat(),
+                       "source": d.source, "outcome": outcome}
+            for role in (action.notify if action else []):
+                change.notifications.append(Notification(f"expiry:{d.id}:{role}", "deadline_expired", {**payload, "role": role}, at))
+            if failure:
+                change.notifications.append(Notification(f"expiry:{d.id}:failed", "timer_failed", {**payload, "reason": failure}, at))
+            try:
+                self.store.apply(change)
+            except ConflictError:
+                continue
+            except (ClaimLost, IntegrityError):
+                return
+            report.expired += 1
+            report.notified += len(change.notifications)
+            if failure:
+                report.failed.append({"case_ref": snap.case_ref, "deadline": d.name, "reason": failure})
+                log.warning("timer failed", case_ref=snap.case_ref, workflow=snap.workflow, deadline=d.name, reason=failure)
+            elif change.transition is not None:
+                report.fired += 1
+                t = change.transition
+                log.info("transition", case_ref=snap.case_ref, workflow=snap.workflow, trigger=t.trigger,
+                         from_state=t.from_state, to_state=t.to_state, version=snap.version, deadline=d.name,
+                         due_at=d.due_at.isoformat(), late_by_s=int((at - d.due_at).total_seconds()))
+            return
+
+    def _remind(self, reminder, deadline: DeadlineRow, case_ref: str, workflow: str, report: TickReport) -> None:
+        if deadline.due_at <= report.at:  # too late to remind: the expiry speaks for itself
+            self.store.apply(Change(case_ref=case_ref, case_id=deadline.case_id, reminders_cancelled=[reminder.id]))
+            return
+        payload = {"case_ref": case_ref, "workflow": workflow, "deadline": deadline.name, "title": deadline.title,
+                   "due_on": deadline.due_on.isoformat(), "role": deadline.role, "source": deadline.source,
+                   "reminder": reminder.offset}
+        change = Change(case_ref=case_ref, case_id=deadline.case_id, effective_at=reminder.remind_at,
+                        reminders_sent=[reminder.id],
+                        notifications=[Notification(f"reminder:{reminder.id}", "deadline_reminder", payload, reminder.remind_at)])
+        try:
+            self.store.apply(change)
+        except (ClaimLost, IntegrityError):
+            return
+        report.reminders += 1
+        log.info("reminder queued", case_ref=case_ref, workflow=workflow, deadline=deadline.name)
+
+    # ---- planning ----------------------------------------------------------------------------
+
+    def _plan(self, snap: CaseSnapshot, wf: Workflow, trigger: str, *, at: dt.datetime, actor: str,
+              role: str | None, reason: str | None, data: dict[str, Any] | None,
+              idempotency_key: str | None, kind: str) -> Change:
+        if snap.closed_at is not None:
+            raise InvalidTrigger(snap.case_ref, trigger, snap.state, [])
+        valid = wf.valid_triggers(snap.state)
+        if trigger not in valid:
+            raise InvalidTrigger(snap.case_ref, trigger, snap.state, valid)
+        event = coerce(wf, snap.case_ref, data)
+        merged = {**from_json(wf, snap.data), **event}
+        try:
+            step = self._machine(wf).step(snap.state, trigger, merged)
+        except NoTransition as exc:
+            raise ConditionNotMet(snap.case_ref, trigger, snap.state, exc.unmet) from None
+        t = step.transition
+        if role is not None and role != SYSTEM and t.roles and role not in t.roles:
+            raise RoleNotAllowed(snap.case_ref, trigger, role, t.roles)
+        for name in t.requires:  # facts the event itself must bring
+            if event.get(name) in (None, ""):
+                raise InvalidCaseData(snap.case_ref, name, f"is required by '{trigger}'")
+        closings, openings = self._deadline_changes(
+            wf, snap.case_ref, list(snap.deadlines), snap.state, step.dest, trigger, t.internal, at, merged
+        )
+        final = step.dest in wf.final_states
+        return Change(
+            case_ref=snap.case_ref, case_id=snap.id, expected_row_version=snap.row_version,
+            state=step.dest, data=to_json(merged), effective_at=at, closed_at=at if final else None,
+            transition=self._transition_row(trigger, kind, snap.state, step.dest, at, actor, reason, event, idempotency_key, wf),
+            closings=closings, openings=openings,
+        )
+
+    def _deadline_changes(self, wf: Workflow, case_ref: str, open_rows: list[DeadlineRow], source: str | None,
+                          dest: str, trigger: str, internal: bool, at: dt.datetime,
+                          data: dict[str, Any]) -> tuple[list[Closing], list[NewDeadline]]:
+        """Which deadlines a move from `source` to `dest` by `trigger` closes and opens."""
+        final = dest in wf.final_states
+        reentered = source is not None and not internal and source == dest
+        closings: list[Closing] = []
+        still_open = {d.name: d for d in open_rows}
+        for row in open_rows:
+            spec = wf.spec.deadlines.get(row.name)
+            status = None
+            if spec is not None and trigger in spec.cancelled_by:
+                status = CANCELLED
+            elif spec is not None and trigger in spec.closed_by:
+                status = _met_or_missed(row, at)
+            elif spec is not None and spec.states and not internal and (dest not in spec.states or reentered):
+                status = _met_or_missed(row, at)
+            elif final:
+                status = CANCELLED
+            if status:
+                closings.append(Closing(row.id, status, at))
+                still_open.pop(row.name, None)
+        openings: list[NewDeadline] = []
+        if final:
+            return closings, openings
+        for name, spec in wf.spec.deadlines.items():
+            if spec.states:
+                opens = dest in spec.states and (source is None or (not internal and (source not in spec.states or reentered)))
+            else:
+                opens = trigger in spec.opened_by
+            if not opens or not all(c.holds(data) for c in spec.when):
+                continue
+            if name in still_open:  # opened again: the new date supersedes the old one
+                closings.append(Closing(still_open.pop(name).id, CANCELLED, at))
+            openings.append(self._new_deadline(wf, case_ref, name, spec, at, data))
+        return closings, openings
+
+    def _new_deadline(self, wf: Workflow, case_ref: str, name: str, spec: DeadlineSpec, at: dt.datetime, data: dict[str, Any]) -> NewDeadline:
+        anchor = spec.anchor
+        if anchor.startswith("data."):
+            anchor_on = data.get(anchor[5:])
+            if anchor_on is None:
+                raise InvalidCaseData(case_ref, anchor[5:], f"is needed to compute deadline '{name}'")
+        else:
+            anchor_on = local_date(at)
+        due_on = self.calendar.add(anchor_on, spec.due.amount, spec.due.unit, anchor_is_day_one=spec.due.anchor_is_day_one)
+        role = spec.role
+        if role is None and len(spec.states) == 1:
+            role = wf.spec.states[spec.states[0]].role
+        row = DeadlineRow(
+            case_id=0, name=name, title=spec.title, role=role, source=spec.source, opened_at=at,
+            anchor=anchor, anchor_on=anchor_on, amount=spec.due.amount, unit=Unit(spec.due.unit).value,
+            anchor_is_day_one=spec.due.anchor_is_day_one, calendar_version=self.calendar.version,
+            due_on=due_on, due_at=due_at(due_on),
+        )
+        reminders = []
+        for offset in spec.remind:
+            amount, unit = parse_offset(offset)
+            remind_on = self.calendar.add(due_on, -amount, unit)
+            remind_at = due_at(remind_on - dt.timedelta(days=1))  # the start of the reminder's day
+            if remind_at > at:
+                reminders.append(NewReminder(offset, remind_on, remind_at))
+        return NewDeadline(row, reminders)
+
+    def _transition_row(self, trigger, kind, source, dest, at, actor, reason, event, key, wf) -> TransitionRow:
+        return TransitionRow(
+            case_id=0, seq=0, kind=kind, trigger=trigger, from_state=source, to_state=dest, effective_at=at,
+            recorded_at=self.clock.now(), actor=actor, reason=reason, data=to_json(event),
+            idempotency_key=key, definition_version=wf.version,
+        )
+
+    # ---- plumbing ----------------------------------------------------------------------------
+
+    def _write(self, change: Change, key: str | None, case_ref: str, trigger: str) -> None:
+        try:
+            self.store.apply(change)
+        except IntegrityError:
+            if key and self._replay(key, case_ref, trigger) is not None:
+                return  # a concurrent retry with the same key won; its result stands
+            raise
+
+    def _replay(self, key: str, case_ref: str, trigger: str) -> Outcome | None:
+        found = self.store.transition_by_key(key)
+        if found is None:
+            return None
+        t, ref = found
+        if ref != case_ref or t.trigger != trigger:
+            raise IdempotencyMismatch(case_ref, key)
+        return Outcome(ref, t.trigger, t.from_state, t.to_state, t.effective_at, t.seq, replayed=True)
+
+    def _snapshot(self, case_ref: str) -> CaseSnapshot:
+        snap = self.store.case(case_ref)
+        if snap is None:
+            raise CaseNotFound(case_ref)
+        return snap
+
+    def _workflow(self, version: str) -> Workflow:
+        wf = self.registry.by_version(version)
+        if wf is None:
+            stored = self.store.definition(version)
+            if stored is None:  # pragma: no cover - written with the case
+                raise LookupError(f"definition version {version} is not stored")
+            wf = self.registry.remember(stored.body)
+        return wf
+
+    def _machine(self, wf: Workflow) -> CaseMachine:
+        machine = self._machines.get(wf.version)
+        if machine is None:
+            machine = self._machines[wf.version] = CaseMachine(wf)
+        return machine
+
+    def _now(self, at: dt.datetime | None) -> dt.datetime:
+        return self.clock.now() if at is None else ensure_aware(at)
+
+    def _effective(self, case_ref: str, at: dt.datetime | None, snap: CaseSnapshot | None) -> dt.datetime:
+        now = self.clock.now()
+        try:
+            at = now if at is None else ensure_aware(at)
+        except ValueError as exc:
+            raise InvalidEffectiveTime(case_ref, str(exc)) from None
+        if at > now + _FUTURE_TOLERANCE:
+            raise InvalidEffectiveTime(case_ref, f"effective time {at.isoformat()} is in the future (now {now.isoformat()})")
+        if snap is not None and at < snap.last_effective_at:
+            raise InvalidEffectiveTime(
+                case_ref,
+                f"effective time {at.isoformat()} is before the case's previous transition at "
+                f"{snap.last_effective_at.isoformat()}; events may be backdated, but not before the last one",
+            )
+        return at
+
+
+def _met_or_missed(row: DeadlineRow, at: dt.datetime) -> str:
+    return MET if at < row.due_at else MISSED
+
+
+def _check_ref(case_ref: str) -> str:
+    ref = (case_ref or "").strip()
+    if not ref or len(ref) > 128 or any(c.isspace() for c in ref):
+        raise CaseError(case_ref or "<empty>", "a case reference must be 1-128 characters with no spaces")
+    return ref
+
+
+def _deadline_view(d: DeadlineRow) -> DeadlineView:
+    return DeadlineView(
+        name=d.name, title=d.title, status=d.status, due_on=d.due_on, due_at=d.due_at, source=d.source,
+        role=d.role, opened_at=d.opened_at, closed_at=d.closed_at, anchor=d.anchor, anchor_on=d.anchor_on,
+        amount=d.amount, unit=d.unit, anchor_is_day_one=d.anchor_is_day_one, calendar_version=d.calendar_version,
+        expired_at=d.expired_at, expiry_outcome=d.expiry_outcome,
+    )
