@@ -1,0 +1,336 @@
+"""The `caseclock` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import logs
+from .calendar import LONDON, Nation, WorkingCalendar, local_date, parse_offset
+from .clock import SimulatedClock, SystemClock
+from .errors import CaseclockError, DefinitionError
+from .settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Statutory clocks for children's social care.")
+calendar_app = typer.Typer(no_args_is_help=True, help="Working-day arithmetic.")
+app.add_typer(calendar_app, name="calendar")
+out = Console(highlight=False, soft_wrap=True)
+
+
+class _State:
+    database: str | None = None
+    log_json: bool | None = None
+
+
+state = _State()
+
+
+@app.callback()
+def _main(
+    database: Annotated[Optional[str], typer.Option("--database", help="SQLAlchemy URL (default: CASECLOCK_DATABASE_URL or sqlite:///caseclock.db)")] = None,
+    log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines (the default when stderr is not a terminal)")] = False,
+) -> None:
+    state.database = database
+    state.log_json = True if log_json else None
+    logs.configure(json_output=state.log_json)
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def parse_moment(text: str) -> dt.datetime:
+    """YYYY-MM-DD is the start of that day in Europe/London; a datetime without zone is London time."""
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return dt.datetime.combine(day, dt.time(0, 0), tzinfo=LONDON)
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not a date (YYYY-MM-DD) or ISO datetime") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=LONDON)
+
+
+def parse_sets(values: list[str] | None) -> dict[str, str]:
+    data: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"--set expects key=value, got '{item}'")
+        data[key.strip()] = value
+    return data
+
+
+def settings() -> Settings:
+    s = Settings.from_env()
+    if state.database:
+        s = Settings(state.database, s.authority, s.nation, s.workflow_paths)
+    return s
+
+
+def build_engine(clock=None):
+    from persistence.store import Store
+
+    from .engine import Engine
+    from .registry import Registry, bundled_dir
+
+    s = settings()
+    registry = Registry.load([bundled_dir("workflows"), *s.workflow_paths])
+    calendar = WorkingCalendar(Nation(s.nation)) if s.nation else WorkingCalendar()
+    return Engine(Store.open(s.database_url), registry, calendar, clock or SystemClock(), authority=s.authority)
+
+
+def emit_json(value) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=False) + "\n")
+
+
+def fail(message: str, code: int = 1) -> None:
+    sys.stderr.write(message.rstrip() + "\n")
+    raise typer.Exit(code)
+
+
+# ---- definitions -----------------------------------------------------------------------------
+
+
+@app.command()
+def validate(paths: Annotated[list[Path], typer.Argument(help="Workflow YAML files or folders")]) -> None:
+    """Check workflow definitions; print file:line: field: message for every problem."""
+    from .registry import Registry, bundled_dir, workflow_files
+
+    problems = []
+    bundled = bundled_dir("workflows")
+    for path in workflow_files(paths):
+        try:
+            # a file may extend a bundled workflow; bundled files validate against themselves
+            others = [p for p in workflow_files([bundled]) if p.resolve() != path.resolve()]
+            Registry.load([*others, path])
+            out.print(f"ok  {path}")
+        except DefinitionError as exc:
+            problems.extend(p for p in exc.problems if p.file == str(path) or p.file not in map(str, others))
+    if problems:
+        fail("\n".join(str(p) for p in dict.fromkeys(problems)))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of workflow files (for editors)."""
+    from .definition import json_schema
+
+    emit_json(json_schema())
+
+
+@app.command()
+def diagram(workflow: str) -> None:
+    """Print a workflow as a Mermaid state diagram."""
+    from .diagram import mermaid
+    from .registry import Registry, bundled_dir
+
+    registry = Registry.load([bundled_dir("workflows"), *settings().workflow_paths])
+    sys.stdout.write(mermaid(registry.get(workflow)))
+
+
+# ---- cases -----------------------------------------------------------------------------------
+
+
+@app.command("open")
+def open_case(
+    workflow: str,
+    case_ref: str,
+    at: Annotated[str, typer.Option("--at", help="Effective date or datetime of the event")],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="key=value case data (repeatable)")] = None,
+    at_state: Annotated[Optional[str], typer.Option("--state", help="Open at this state instead of the initial one")] = None,
+    actor: Annotated[str, typer.Option(help="Who recorded it")] = "cli",
+    reason: Annotated[Optional[str], typer.Option(help="Why")] = None,
+    key: Annotated[Optional[str], typer.Option("--key", help="Idempotency key")] = None,
+) -> None:
+    """Open a case of WORKFLOW under the host system's CASE_REF."""
+    engine = build_engine()
+    view = engine.open_case(workflow, case_ref, at=parse_moment(at), data=parse_sets(set_), state=at_state,
+                            actor=actor, reason=reason, idempotency_key=key)
+    out.print(f"{view.case_ref}: opened {view.workflow} at {view.state}")
+    _print_deadlines(view)
+
+
+@app.command()
+def fire(
+    case_ref: str,
+    trigger: str,
+    at: Annotated[str, typer.Option("--at", help="Effective date or datetime of the event")],
+    actor: Annotated[str, typer.Option(help="Who recorded it")] = "cli",
+    role: Annotated[Optional[str], typer.Option(help="The actor's role, checked against the transition's roles")] = None,
+    reason: Annotated[Optional[str], typer.Option(help="Why")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="key=value event data (repeatable)")] = None,
+    key: Annotated[Optional[str], typer.Option("--key", help="Idempotency key")] = None,
+) -> None:
+    """Fire TRIGGER on a case."""
+    engine = build_engine()
+    result = engine.fire(case_ref, trigger, at=parse_moment(at), actor=actor, role=role, reason=reason,
+                         data=parse_sets(set_), idempotency_key=key)
+    note = " (already recorded under this key)" if result.replayed else ""
+    out.print(f"{case_ref}: {trigger}: {result.from_state} -> {result.to_state}{note}")
+    _print_deadlines(engine.case(case_ref))
+
+
+@app.command()
+def show(case_ref: str, as_json: Annotated[bool, typer.Option("--json", help="Stable JSON")] = False) -> None:
+    """A case: state, data, deadlines and history."""
+    engine = build_engine()
+    view = engine.case(case_ref)
+    history = engine.history(case_ref)
+    if as_json:
+        body = {
+            "case_ref": view.case_ref, "workflow": view.workflow, "version": view.version,
+            "authority": view.authority, "state": view.state,
+            "data": view.to_dict()["data"],
+            "deadlines": [d.to_dict() for d in view.deadlines],
+            "history": [h.to_dict() for h in history],
+        }
+        emit_json(body)
+        return
+    out.print(f"[bold]{view.case_ref}[/bold]  {view.workflow} (version {view.version})  state: [bold]{view.state}[/bold]")
+    for k, v in view.data.items():
+        out.print(f"  {k}: {v}")
+    _print_deadlines(view, all_=True)
+    table = Table(title="History", title_justify="left")
+    for col in ("#", "effective", "trigger", "from", "to", "actor"):
+        table.add_column(col)
+    for h in history:
+        table.add_row(str(h.seq), _local(h.effective_at), h.trigger, h.from_state or "", h.to_state, h.actor)
+    out.print(table)
+
+
+@app.command()
+def overdue(
+    at: Annotated[Optional[str], typer.Option("--at", help="As at this date (default: now)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Open deadlines past their due date, most overdue first."""
+    engine = build_engine()
+    items = engine.overdue(parse_moment(at) if at else None)
+    if as_json:
+        emit_json([{"case_ref": i.case_ref, "workflow": i.workflow, "state": i.state, "deadline": i.deadline,
+                    "due_on": i.due_on.isoformat(), "working_days_overdue": i.working_days_overdue,
+                    "title": i.title, "role": i.role, "source": i.source} for i in items])
+        return
+    table = Table(title=f"Overdue ({len(items)})", title_justify="left")
+    for col in ("case", "workflow", "state", "deadline", "due", "working days over", "role"):
+        table.add_column(col)
+    for i in items:
+        table.add_row(i.case_ref, i.workflow, i.state, i.deadline, i.due_on.isoformat(), str(i.working_days_overdue), i.role or "")
+    out.print(table)
+
+
+@app.command()
+def upcoming(
+    within: Annotated[str, typer.Option("--within", help="e.g. 10wd, 2w, 1m")] = "10wd",
+    at: Annotated[Optional[str], typer.Option("--at", help="As at this date (default: now)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Open deadlines falling due within a period."""
+    try:
+        amount, unit = parse_offset(within)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    engine = build_engine()
+    items = engine.upcoming(amount, unit, parse_moment(at) if at else None)
+    if as_json:
+        emit_json([{"case_ref": i.case_ref, "workflow": i.workflow, "state": i.state, "deadline": i.deadline,
+                    "due_on": i.due_on.isoformat(), "working_days_left": i.working_days_left,
+                    "title": i.title, "role": i.role, "source": i.source} for i in items])
+        return
+    table = Table(title=f"Due within {within} ({len(items)})", title_justify="left")
+    for col in ("case", "workflow", "state", "deadline", "due", "working days left", "role"):
+        table.add_column(col)
+    for i in items:
+        table.add_row(i.case_ref, i.workflow, i.state, i.deadline, i.due_on.isoformat(), str(i.working_days_left), i.role or "")
+    out.print(table)
+
+
+@app.command()
+def tick(at: Annotated[Optional[str], typer.Option("--at", help="Process timers due at this time (default: now)")] = None) -> None:
+    """Run every expiry action and reminder that is due, each exactly once."""
+    moment = parse_moment(at) if at else None
+    engine = build_engine(SimulatedClock(moment) if moment else None)
+    report = engine.tick(moment)
+    out.print(f"expired {report.expired}, fired {report.fired}, reminders {report.reminders}, "
+              f"notifications {report.notified}, failed {len(report.failed)}")
+    for f in report.failed:
+        out.print(f"  failed: {f['case_ref']} {f['deadline']}: {f['reason']}")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from persistence.store import Store
+
+    Store.open(settings().database_url).close()
+    out.print("schema is up to date")
+
+
+@app.command()
+def demo(
+    database: Annotated[Path, typer.Option(help="SQLite file to (re)create")] = Path("caseclock-demo.db"),
+) -> None:
+    """Run a handful of DRP cases with backdated events and show states, due dates and what is overdue."""
+    from .demo import run
+
+    run(database, out)
+
+
+# ---- calendar --------------------------------------------------------------------------------
+
+
+@calendar_app.command("add")
+def calendar_add(
+    start: str,
+    offset: str,
+    nation: Annotated[str, typer.Option(help="england-and-wales, scotland or northern-ireland")] = "england-and-wales",
+) -> None:
+    """Add an offset to a date: 20wd (working days), 10d, 2w, 3m."""
+    try:
+        day = dt.date.fromisoformat(start)
+    except ValueError:
+        raise typer.BadParameter(f"'{start}' is not a date (YYYY-MM-DD)") from None
+    try:
+        amount, unit = parse_offset(offset)
+        cal = WorkingCalendar(Nation(nation))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    sys.stdout.write(cal.add(day, amount, unit).isoformat() + "\n")
+
+
+# ---- output ----------------------------------------------------------------------------------
+
+
+def _local(moment: dt.datetime) -> str:
+    return moment.astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
+
+
+def _print_deadlines(view, all_: bool = False) -> None:
+    rows = view.deadlines if all_ else view.open_deadlines
+    if not rows:
+        return
+    table = Table(title="Deadlines", title_justify="left")
+    for col in ("deadline", "status", "due", "from", "source"):
+        table.add_column(col, overflow="fold")
+    for d in rows:
+        table.add_row(d.name, d.status, d.due_on.isoformat(), f"{d.anchor_on.isoformat()} +{d.amount} {d.unit}", d.source)
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except CaseclockError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

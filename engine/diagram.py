@@ -1,0 +1,38 @@
+"""Procedures as pictures: Mermaid state diagrams rendered by `transitions` itself."""
+
+from __future__ import annotations
+
+import copy
+
+from transitions.extensions import GraphMachine
+
+from .definition import Workflow
+
+
+class _Model:
+    pass
+
+
+def mermaid(workflow: Workflow) -> str:
+    """A stateDiagram-v2 of the workflow; final states lead to [*]."""
+    states = [{"name": n, "final": s.final} for n, s in workflow.spec.states.items()]
+    transitions = []
+    for t in workflow.spec.transitions:
+        for source in workflow.sources(t):
+            label = t.trigger
+            if t.conditions:
+                label += " [" + ", ".join(c.describe() for c in t.conditions) + "]"
+            transitions.append({"trigger": label, "source": source, "dest": t.dest})
+    model = _Model()
+    GraphMachine(
+        model=model, states=copy.deepcopy(states), transitions=transitions, initial=workflow.spec.initial,
+        auto_transitions=False, graph_engine="mermaid", title=workflow.spec.title, show_conditions=False,
+    )
+    lines = model.get_graph().draw(None).rstrip().splitlines()
+    # drop the styling of a live model: a procedure has no "current" state
+    lines = [line for line in lines if "classDef" not in line and not line.strip().startswith("Class ")]
+    for state in workflow.spec.open.at:
+        lines.append(f"  [*] --> {state}: open at")
+    for name in workflow.final_states:
+        lines.append(f"  {name} --> [*]")
+    return "\n".join(line for i, line in enumerate(lines) if line.strip() or (i and lines[i - 1].strip())) + "\n"
