@@ -1,0 +1,76 @@
+"""Shared fixtures: a real database (a SQLite file, or PostgreSQL when configured), a simulated
+clock, and an engine on the bundled workflows.
+
+CASECLOCK_TEST_DATABASE_URL selects PostgreSQL (e.g. postgresql://postgres@/caseclock?host=/tmp/pg);
+unset, every test gets its own SQLite file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+from sqlalchemy import text
+
+from engine.calendar import LONDON, WorkingCalendar
+from engine.clock import SimulatedClock
+from engine.engine import Engine
+from engine.registry import Registry
+from persistence.db import connect, migrate
+from persistence.store import Store
+
+PG_URL = os.environ.get("CASECLOCK_TEST_DATABASE_URL", "")
+TABLES = ("outbox", "reminders", "deadlines", "transitions", "cases", "definitions")
+
+
+def at(day: str, hour: int = 10, minute: int = 0) -> dt.datetime:
+    """A moment on a day in Europe/London (tests speak in local dates, as practitioners do)."""
+    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(hour, minute), tzinfo=LONDON)
+
+
+def d(day: str) -> dt.date:
+    return dt.date.fromisoformat(day)
+
+
+@pytest.fixture(scope="session")
+def _pg_migrated():
+    if not PG_URL:
+        return None
+    database = connect(PG_URL)
+    migrate(database)
+    database.dispose()
+    return PG_URL
+
+
+@pytest.fixture
+def database_url(tmp_path, _pg_migrated) -> str:
+    if _pg_migrated:
+        database = connect(_pg_migrated)
+        with database.writer.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        database.dispose()
+        return _pg_migrated
+    return f"sqlite:///{tmp_path / 'caseclock.db'}"
+
+
+@pytest.fixture
+def store(database_url):
+    s = Store.open(database_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    return SimulatedClock(at("2030-01-01", 9))
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    return Registry.load()
+
+
+@pytest.fixture
+def engine(store, registry, clock) -> Engine:
+    return Engine(store, registry, WorkingCalendar(), clock)
