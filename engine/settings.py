@@ -1,4 +1,4 @@
-"""Settings: defaults, overridden by CASECLOCK_* environment variables, overridden by flags."""
+"""Settings: config/caseclock.yaml, overridden by CASECLOCK_* environment variables, then by flags."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from persistence.db import DEFAULT_URL
+
+
+def _defaults() -> dict:
+    from .registry import bundled_dir
+
+    path = bundled_dir("config") / "caseclock.yaml"
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
 @dataclass(frozen=True)
@@ -19,10 +28,11 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
+        base = _defaults()
         extra = [Path(p) for p in env.get("CASECLOCK_WORKFLOWS", "").split(os.pathsep) if p]
         return cls(
-            database_url=env.get("CASECLOCK_DATABASE_URL") or DEFAULT_URL,
-            authority=env.get("CASECLOCK_AUTHORITY") or None,
-            nation=env.get("CASECLOCK_NATION") or None,
+            database_url=env.get("CASECLOCK_DATABASE_URL") or base.get("database_url") or DEFAULT_URL,
+            authority=env.get("CASECLOCK_AUTHORITY") or base.get("authority") or None,
+            nation=env.get("CASECLOCK_NATION") or base.get("nation") or None,
             workflow_paths=extra,
         )
