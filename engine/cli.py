@@ -106,13 +106,14 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="Workflow YAML fil
     problems = []
     bundled = bundled_dir("workflows")
     for path in workflow_files(paths):
+        # a file may extend a bundled workflow: load it beside the other bundled files, so every
+        # problem reported is one this file causes (the bundled ones load cleanly on their own)
+        others = [p for p in workflow_files([bundled]) if p.resolve() != path.resolve()]
         try:
-            # a file may extend a bundled workflow; bundled files validate against themselves
-            others = [p for p in workflow_files([bundled]) if p.resolve() != path.resolve()]
             Registry.load([*others, path])
             out.print(f"ok  {path}")
         except DefinitionError as exc:
-            problems.extend(p for p in exc.problems if p.file == str(path) or p.file not in map(str, others))
+            problems.extend(exc.problems)
     if problems:
         fail("\n".join(str(p) for p in dict.fromkeys(problems)))
 

@@ -29,6 +29,8 @@ def mermaid(workflow: Workflow) -> str:
         auto_transitions=False, graph_engine="mermaid", title=workflow.spec.title, show_conditions=False,
     )
     lines = model.get_graph().draw(None).rstrip().splitlines()
+    if lines[:1] == ["---"] and len(lines) > 2 and lines[2] == "---":
+        lines[1] = f"title: {workflow.spec.title}"  # Mermaid front matter is YAML
     # drop the styling of a live model: a procedure has no "current" state
     lines = [line for line in lines if "classDef" not in line and not line.strip().startswith("Class ")]
     for state in workflow.spec.open.at:

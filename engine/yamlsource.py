@@ -44,6 +44,13 @@ def load_yaml(text: str, filename: str) -> tuple[Any, LineMap]:
                 result: dict[Any, Any] = {}
                 for key_node, value_node in node.value:
                     key = loader.construct_object(key_node, deep=True)
+                    if isinstance(key, bool):
+                        word = key_node.value
+                        problems.append(
+                            Problem(filename, key_node.start_mark.line + 1, _dotted(path),
+                                    f"key '{word}' is read by YAML as {str(key).lower()}: quote it ('{word}')")
+                        )
+                        continue
                     if isinstance(key, (list, dict)):
                         problems.append(
                             Problem(filename, key_node.start_mark.line + 1, _dotted(path), "a key must be a plain value")
@@ -102,7 +109,7 @@ def locate(lines: LineMap, path: Path_, default_file: str) -> Location:
 def _dotted(path: Path_) -> str:
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part}]" if isinstance(part, int) and not isinstance(part, bool) else (f".{part}" if out else str(part))
     return out
 
 
