@@ -50,7 +50,7 @@ class FieldSpec(_Strict):
         return self
 
 
-_OPERATORS = ("equals", "not_equals", "in", "not_in", "is_set")
+_OPERATORS = ("equals", "not_equals", "in", "not_in", "is_set", "at_least", "at_most")
 
 
 class Condition(_Strict):
@@ -64,6 +64,8 @@ class Condition(_Strict):
     in_: list[Any] | None = Field(default=None, alias="in")
     not_in: list[Any] | None = None
     is_set: bool | None = None
+    at_least: int | None = None
+    at_most: int | None = None
 
     @model_validator(mode="after")
     def _one_operator(self) -> "Condition":
@@ -102,12 +104,16 @@ class Condition(_Strict):
             return value in operand
         if op == "not_in":
             return value not in operand
+        if op == "at_least":
+            return isinstance(value, int) and value >= operand
+        if op == "at_most":
+            return isinstance(value, int) and value <= operand
         return (value is not None) == operand
 
     def describe(self) -> str:
         if self.operator == "is_set":
             return f"{self.field} {'is set' if self.operand else 'is not set'}"
-        symbol = {"equals": "=", "not_equals": "!=", "in": "in", "not_in": "not in"}[self.operator]
+        symbol = {"equals": "=", "not_equals": "!=", "in": "in", "not_in": "not in", "at_least": ">=", "at_most": "<="}[self.operator]
         return f"{self.field} {symbol} {self.operand!r}"
 
 
@@ -115,6 +121,16 @@ class StateSpec(_Strict):
     description: str = ""
     role: Name | None = None
     final: bool = False
+
+
+class StartSpec(_Strict):
+    """Open a case of another workflow in the same transaction (e.g. a red RAG rating opens a DRP)."""
+
+    workflow: Name
+    case_ref: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    state: Name | None = None
+    when: list[Condition] = []
+    data: dict[Name, Any] = {}
 
 
 class TransitionSpec(_Strict):
@@ -125,6 +141,8 @@ class TransitionSpec(_Strict):
     conditions: list[Condition] = []
     roles: list[Name] = []
     requires: list[Name] = []
+    increments: list[Name] = []
+    starts: "StartSpec | None" = None
 
     @property
     def internal(self) -> bool:
@@ -162,6 +180,7 @@ class DeadlineSpec(_Strict):
     due: Due
     on_expiry: OnExpiry | None = None
     remind: list[str] = []
+    late_requires: list[Name] = []
     role: Name | None = None
     source: Annotated[str, StringConstraints(min_length=3, strip_whitespace=True)]
 
@@ -340,6 +359,8 @@ def apply_overlay(base: Located, overlay: Located, prefix: tuple = ()) -> Locate
 
     for s in gone_states:
         del data["states"][s]
+    if isinstance(data.get("open"), dict) and isinstance(data["open"].get("at"), list):
+        data["open"] = {**data["open"], "at": [s for s in data["open"]["at"] if s not in gone_states]}
     kept: list[tuple[int, dict]] = []
     for i, t in enumerate(data.get("transitions", [])):
         if not isinstance(t, dict) or t.get("trigger") in gone_triggers or t.get("dest") in gone_states:
@@ -406,11 +427,15 @@ def validate(located: Located) -> Workflow:
         for err in exc.errors():
             path = _data_path(data, err["loc"])
             f, line = locate(lines, path, file)
-            message = err["msg"]
+            message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 message = f"unknown key '{path[-1]}'"
             elif err["type"] == "missing":
                 message = "is required"
+            elif err["type"] == "string_pattern_mismatch":
+                message = f"'{err['input']}' is not a valid name: use lower_snake_case (a-z, 0-9, _), starting with a letter"
+            elif err["type"] == "int_parsing":
+                message = f"'{err['input']}' is not a whole number"
             problems.append(Problem(f, line, dotted(path), message))
         raise DefinitionError(_dedupe(problems)) from None
     workflow = Workflow(spec, origin=file)
@@ -478,6 +503,10 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
         spec_ = check_field(cond.field, path + ("field",))
         if spec_ is None or cond.operator == "is_set":
             return
+        if cond.operator in ("at_least", "at_most"):
+            if spec_.type != "integer":
+                out.append((path + (cond.operator,), f"'{cond.operator}' needs an integer field; '{cond.field}' is {spec_.type}"))
+            return
         values = cond.operand if cond.operator in ("in", "not_in") else [cond.operand]
         for v in values:
             problem = value_problem(spec_, v)
@@ -525,6 +554,19 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
             check_field(f, path + ("requires", j))
         for j, c in enumerate(t.conditions):
             check_condition(c, path + ("conditions", j))
+        for j, f in enumerate(t.increments):
+            fs = check_field(f, path + ("increments", j))
+            if fs is not None and fs.type != "integer":
+                out.append((path + ("increments", j), f"only integer fields can be incremented; '{f}' is {fs.type}"))
+        if t.starts is not None:
+            for j, c in enumerate(t.starts.when):
+                check_condition(c, path + ("starts", "when", j))
+            for key, value in t.starts.data.items():
+                for ref in _placeholders(value):
+                    check_field(ref, path + ("starts", "data", key))
+            for ref in _placeholders(t.starts.case_ref):
+                if ref not in ("case_ref", "seq", "trigger"):
+                    out.append((path + ("starts", "case_ref"), f"unknown placeholder '{{{ref}}}' (use case_ref, seq, trigger)"))
         for s in wf.sources(t):
             key = (t.trigger, s)
             conds = tuple(c.describe() for c in t.conditions)
@@ -550,7 +592,8 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
                 if check_state(s, sp):
                     if s in wf.final_states:
                         out.append((sp, f"'{s}' is final: a deadline cannot run there"))
-                    open_in.add(s)
+                    else:
+                        open_in.add(s)
         else:
             for j, trig in enumerate(d.opened_by):
                 if trig == OPEN_EVENT:
@@ -586,6 +629,8 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
             except ValueError as exc:
                 out.append((path + ("remind", j), str(exc)))
         check_role(d.role, path + ("role",))
+        for j, f in enumerate(d.late_requires):
+            check_field(f, path + ("late_requires", j))
         if d.on_expiry is not None:
             for j, r in enumerate(d.on_expiry.notify):
                 check_role(r, path + ("on_expiry", "notify", j))
@@ -602,7 +647,9 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
                                  f"(valid there: {', '.join(wf.valid_triggers(s)) or 'none'})")
                             )
 
-    # reachability and dead ends
+    # reachability and dead ends (meaningless while the starting states are unknown)
+    if any(s not in states for s in wf.openable_states):
+        return out
     reached = set()
     queue = deque(s for s in wf.openable_states if s in states)
     while queue:
@@ -622,6 +669,15 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
             if not leaving:
                 out.append((("states", name), f"state '{name}' is not final but no transition leaves it"))
     return out
+
+
+def _placeholders(value: Any) -> list[str]:
+    """The {field} names in a template string."""
+    import string
+
+    if not isinstance(value, str):
+        return []
+    return [name for _, name, _, _ in string.Formatter().parse(value) if name]
 
 
 def value_problem(spec: FieldSpec, value: Any) -> str | None:

@@ -9,7 +9,9 @@ computed from them, never from the wall clock; the clock only bounds them ("not 
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import re
 from typing import Any
 
 import structlog
@@ -91,6 +93,14 @@ class Engine:
             return self.case(case_ref)
         wf = self.registry.get(workflow)
         at = self._effective(case_ref, at, None)
+        change = self._plan_open(wf, case_ref, at, data, state, actor, reason, idempotency_key)
+        self._write(change, idempotency_key, case_ref, OPEN_TRIGGER)
+        log.info("case opened", case_ref=case_ref, workflow=wf.name, version=wf.version, to_state=change.state,
+                 deadlines=[n.row.name for n in change.openings])
+        return self.case(case_ref)
+
+    def _plan_open(self, wf: Workflow, case_ref: str, at: dt.datetime, data: dict[str, Any] | None,
+                   state: str | None, actor: str, reason: str | None, idempotency_key: str | None) -> Change:
         values = coerce(wf, case_ref, data)
         start = state or wf.spec.initial
         if start not in wf.openable_states:
@@ -100,18 +110,14 @@ class Engine:
         for name in wf.spec.open.requires:
             if values.get(name) in (None, ""):
                 raise InvalidCaseData(case_ref, name, f"is required to open a '{wf.name}' case")
-        closings, openings = self._deadline_changes(wf, case_ref, [], None, start, OPEN_TRIGGER, False, at, values)
-        change = Change(
+        _closings, openings = self._deadline_changes(wf, case_ref, [], None, start, OPEN_TRIGGER, False, at, values)
+        return Change(
             case_ref=case_ref, workflow=wf.name, version=wf.version, authority=self.authority,
             state=start, data=to_json(values), effective_at=at,
             transition=self._transition_row(OPEN_TRIGGER, "open", None, start, at, actor, reason, values, idempotency_key, wf),
             openings=openings,
             definition=DefinitionRow(version=wf.version, workflow=wf.name, body=wf.canonical, stored_at=self.clock.now()),
         )
-        self._write(change, idempotency_key, case_ref, OPEN_TRIGGER)
-        log.info("case opened", case_ref=case_ref, workflow=wf.name, version=wf.version, to_state=start,
-                 deadlines=[n.row.name for n in openings])
-        return self.case(case_ref)
 
     def fire(
         self,
@@ -187,8 +193,12 @@ class Engine:
 
     # ---- timers ------------------------------------------------------------------------------
 
-    def tick(self, at: dt.datetime | None = None, *, batch: int = 500) -> TickReport:
-        """Process every on_expiry and reminder due at `at`, oldest first, each exactly once."""
+    def tick(self, at: dt.datetime | None = None, *, batch: int = 500,
+             max_lateness: dt.timedelta | None = None) -> TickReport:
+        """Process every on_expiry and reminder due at `at`, oldest first, each exactly once.
+
+        `max_lateness` (the `mark_missed` catch-up policy): a deadline more than this late is
+        marked expired with outcome "skipped: ..." and a notification, without firing its trigger."""
         at = self._now(at)
         report = TickReport(at=at)
         tried: set[int] = set()
@@ -198,7 +208,7 @@ class Engine:
                 break
             for d in due:
                 tried.add(d.id)
-                self._expire(d, at, report)
+                self._expire(d, at, report, max_lateness)
         sent: set[int] = set()
         while True:
             due_r = [r for r in self.store.pending_reminders(at, batch + len(sent)) if r[0].id not in sent]
@@ -209,24 +219,37 @@ class Engine:
                 self._remind(reminder, deadline, case.case_ref, case.workflow, report)
         return report
 
-    def expire_deadline(self, deadline: DeadlineRow, at: dt.datetime) -> TickReport:
-        """Process one due deadline (for a worker that claims rows itself)."""
+    def expire_deadline(self, deadline: DeadlineRow, at: dt.datetime, *,
+                        max_lateness: dt.timedelta | None = None) -> TickReport:
+        """Process one due deadline (for a worker that claims rows itself). Safe to call twice or
+        from two processes at once: only one call writes; the others write nothing."""
         report = TickReport(at=at)
-        self._expire(deadline, at, report)
+        self._expire(deadline, at, report, max_lateness)
         return report
 
-    def _expire(self, d: DeadlineRow, at: dt.datetime, report: TickReport) -> None:
+    def _expire(self, d: DeadlineRow, at: dt.datetime, report: TickReport,
+                max_lateness: dt.timedelta | None = None) -> None:
         for _attempt in range(3):
             snap = self.store.case_by_id(d.case_id)
             if snap is None:  # pragma: no cover - foreign key
                 return
+            # the row as it is now: it may have been closed, expired or moved since it was read
+            current = next((x for x in snap.deadlines if x.id == d.id), None)
+            if current is None or current.expired_at is not None or current.due_at > at:
+                return
+            d = current
             wf = self._workflow(snap.version)
             spec = wf.spec.deadlines.get(d.name)
             action = spec.on_expiry if spec else None
             effective = max(d.due_at, snap.last_effective_at)
-            outcome, failure = "expired", None
+            late = at - d.due_at
+            outcome, failure, skipped = "expired", None, None
             change = Change(case_ref=snap.case_ref, case_id=snap.id, expected_row_version=snap.row_version)
-            if action is not None and action.trigger:
+            if max_lateness is not None and late > max_lateness:
+                skipped = (f"due {d.due_on.isoformat()}, {self._span(late)} late, over the {self._span(max_lateness)} "
+                           f"limit of the mark_missed policy; {'trigger ' + repr(action.trigger) if action and action.trigger else 'nothing'} not fired")
+                outcome = f"skipped: {skipped}"
+            elif action is not None and action.trigger:
                 try:
                     change = self._plan(
                         snap, wf, action.trigger, at=effective, actor=SYSTEM, role=SYSTEM,
@@ -237,15 +260,18 @@ class Engine:
                 except CaseError as exc:
                     failure = str(exc)
                     outcome = f"failed: {exc}"
-            change.expiry = Expiry(d.id, at, outcome)
+            change.expiry = Expiry(d.id, at, outcome, due_at=d.due_at)
             change.effective_at = change.effective_at or effective
             payload = {"case_ref": snap.case_ref, "workflow": snap.workflow, "state": snap.state,
                        "deadline": d.name, "title": d.title, "due_on": d.due_on.isoformat(),
+                       "due_at": d.due_at.isoformat(), "late_by_s": int(late.total_seconds()),
                        "source": d.source, "outcome": outcome}
             for role in (action.notify if action else []):
                 change.notifications.append(Notification(f"expiry:{d.id}:{role}", "deadline_expired", {**payload, "role": role}, at))
             if failure:
                 change.notifications.append(Notification(f"expiry:{d.id}:failed", "timer_failed", {**payload, "reason": failure}, at))
+            if skipped:
+                change.notifications.append(Notification(f"expiry:{d.id}:skipped", "timer_skipped", {**payload, "role": d.role}, at))
             try:
                 self.store.apply(change)
             except ConflictError:
@@ -257,12 +283,15 @@ class Engine:
             if failure:
                 report.failed.append({"case_ref": snap.case_ref, "deadline": d.name, "reason": failure})
                 log.warning("timer failed", case_ref=snap.case_ref, workflow=snap.workflow, deadline=d.name, reason=failure)
+            elif skipped:
+                log.warning("timer skipped", case_ref=snap.case_ref, workflow=snap.workflow, deadline=d.name,
+                            due_at=d.due_at.isoformat(), late_by_s=int(late.total_seconds()))
             elif change.transition is not None:
                 report.fired += 1
                 t = change.transition
                 log.info("transition", case_ref=snap.case_ref, workflow=snap.workflow, trigger=t.trigger,
                          from_state=t.from_state, to_state=t.to_state, version=snap.version, deadline=d.name,
-                         due_at=d.due_at.isoformat(), late_by_s=int((at - d.due_at).total_seconds()))
+                         due_at=d.due_at.isoformat(), late_by_s=int(late.total_seconds()))
             return
 
     def _remind(self, reminder, deadline: DeadlineRow, case_ref: str, workflow: str, report: TickReport) -> None:
@@ -304,16 +333,54 @@ class Engine:
         for name in t.requires:  # facts the event itself must bring
             if event.get(name) in (None, ""):
                 raise InvalidCaseData(snap.case_ref, name, f"is required by '{trigger}'")
+        for name in t.increments:
+            merged[name] = (merged.get(name) or 0) + 1
         closings, openings = self._deadline_changes(
             wf, snap.case_ref, list(snap.deadlines), snap.state, step.dest, trigger, t.internal, at, merged
         )
+        if kind != "expiry":
+            self._check_lateness(wf, snap, closings, event)
         final = step.dest in wf.final_states
-        return Change(
+        change = Change(
             case_ref=snap.case_ref, case_id=snap.id, expected_row_version=snap.row_version,
             state=step.dest, data=to_json(merged), effective_at=at, closed_at=at if final else None,
             transition=self._transition_row(trigger, kind, snap.state, step.dest, at, actor, reason, event, idempotency_key, wf),
             closings=closings, openings=openings,
         )
+        if t.starts is not None and all(c.holds(merged) for c in t.starts.when):
+            change.spawned.append(self._plan_start(t.starts, snap, trigger, at, merged))
+        return change
+
+    def _check_lateness(self, wf: Workflow, snap: CaseSnapshot, closings: list[Closing], event: dict[str, Any]) -> None:
+        """A deadline closed late may demand a reason (e.g. why a review was out of timescale)."""
+        rows = {d.id: d for d in snap.deadlines}
+        for closing in closings:
+            row = rows.get(closing.deadline_id)
+            spec = wf.spec.deadlines.get(row.name) if row else None
+            if closing.status != MISSED or spec is None:
+                continue
+            for name in spec.late_requires:
+                if event.get(name) in (None, ""):
+                    raise InvalidCaseData(
+                        snap.case_ref, name,
+                        f"is required: '{row.name}' was due {row.due_on.isoformat()} and this event meets it late",
+                    )
+
+    def _plan_start(self, start, snap: CaseSnapshot, trigger: str, at: dt.datetime, merged: dict[str, Any]) -> Change:
+        """The opening of a case of another workflow, written with the transition that caused it."""
+        names = {"case_ref": snap.case_ref, "seq": snap.row_version + 1, "trigger": trigger}
+        child_ref = _check_ref(start.case_ref.format(**names))
+        known = collections.defaultdict(str, {k: ("" if v is None else v) for k, v in to_json(merged).items()})
+        values = {}
+        for key, value in start.data.items():
+            if isinstance(value, str) and (whole := re.fullmatch(r"\{(\w+)\}", value)):
+                value = merged.get(whole.group(1))  # a lone placeholder keeps the value's type
+            elif isinstance(value, str) and "{" in value:
+                value = value.format_map(known)
+            values[key] = value
+        wf = self.registry.get(start.workflow)
+        return self._plan_open(wf, child_ref, at, values, start.state, SYSTEM,
+                               f"opened by '{trigger}' on {snap.case_ref}", None)
 
     def _deadline_changes(self, wf: Workflow, case_ref: str, open_rows: list[DeadlineRow], source: str | None,
                           dest: str, trigger: str, internal: bool, at: dt.datetime,
@@ -444,6 +511,48 @@ class Engine:
                 f"{snap.last_effective_at.isoformat()}; events may be backdated, but not before the last one",
             )
         return at
+
+    # ---- worker entry points (engine/worker.py) ---------------------------------------------
+
+    def send_reminder(self, reminder, deadline: DeadlineRow, case_ref: str, workflow: str, at: dt.datetime) -> TickReport:
+        """Queue one claimed reminder (or cancel it if its deadline has passed); exactly once."""
+        report = TickReport(at=at)
+        self._remind(reminder, deadline, case_ref, workflow, report)
+        return report
+
+    def fail_deadline(self, deadline: DeadlineRow, at: dt.datetime, reason: str) -> bool:
+        """Record a timer that could not be processed at all (an error outside the procedure's
+        rules) as expired with outcome "failed: ...", and queue a timer_failed notification, so a
+        broken timer is reported once instead of retried forever. False if it was processed meanwhile."""
+        snap = self.store.case_by_id(deadline.case_id)
+        if snap is None:  # pragma: no cover - foreign key
+            return False
+        payload = {"case_ref": snap.case_ref, "workflow": snap.workflow, "state": snap.state,
+                   "deadline": deadline.name, "title": deadline.title, "due_on": deadline.due_on.isoformat(),
+                   "due_at": deadline.due_at.isoformat(), "source": deadline.source,
+                   "outcome": f"failed: {reason}", "reason": reason}
+        change = Change(case_ref=snap.case_ref, case_id=snap.id, effective_at=at,
+                        expiry=Expiry(deadline.id, at, f"failed: {reason}"[:2000]),
+                        notifications=[Notification(f"expiry:{deadline.id}:failed", "timer_failed", payload, at)])
+        try:
+            self.store.apply(change)
+        except (ClaimLost, IntegrityError):
+            return False
+        log.warning("timer failed", case_ref=snap.case_ref, workflow=snap.workflow, deadline=deadline.name, reason=reason)
+        return True
+
+    @staticmethod
+    def _span(delta: dt.timedelta) -> str:
+        """A lateness for people: '3d 4h', '2h 5m', '40s'."""
+        seconds = int(delta.total_seconds())
+        days, rest = divmod(seconds, 86400)
+        hours, rest = divmod(rest, 3600)
+        minutes, secs = divmod(rest, 60)
+        if days:
+            return f"{days}d {hours}h" if hours else f"{days}d"
+        if hours:
+            return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+        return f"{minutes}m" if minutes else f"{secs}s"
 
 
 def _met_or_missed(row: DeadlineRow, at: dt.datetime) -> str:

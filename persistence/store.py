@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -84,6 +84,7 @@ class Expiry:
     deadline_id: int
     expired_at: dt.datetime
     outcome: str
+    due_at: dt.datetime | None = None  # when given, the row must still be due then (not moved since)
 
 
 @dataclass
@@ -109,6 +110,7 @@ class Change:
     reminders_cancelled: list[int] = field(default_factory=list)
     moved: list[tuple[int, dt.date, dt.datetime, str]] = field(default_factory=list)  # recompute
     definition: DefinitionRow | None = None
+    spawned: list["Change"] = field(default_factory=list)  # cases opened by this change
 
 
 class ClaimLost(Exception):
@@ -229,15 +231,18 @@ class Store:
 
     def _apply(self, s: Session, change: Change) -> int:
         if change.expiry is not None:
+            guard = [DeadlineRow.id == change.expiry.deadline_id, DeadlineRow.expired_at.is_(None), DeadlineRow.status == OPEN]
+            if change.expiry.due_at is not None:
+                guard.append(DeadlineRow.due_at == change.expiry.due_at)
             claimed = s.execute(
-                update(DeadlineRow)
-                .where(DeadlineRow.id == change.expiry.deadline_id, DeadlineRow.expired_at.is_(None), DeadlineRow.status == OPEN)
+                update(DeadlineRow).where(*guard)
                 .values(expired_at=change.expiry.expired_at, expiry_outcome=change.expiry.outcome)
             ).rowcount
             if claimed != 1:
                 raise ClaimLost(change.expiry.deadline_id)
         for rid in change.reminders_sent:
-            if s.execute(update(ReminderRow).where(ReminderRow.id == rid, ReminderRow.sent_at.is_(None))
+            if s.execute(update(ReminderRow).where(ReminderRow.id == rid, ReminderRow.sent_at.is_(None),
+                                                   ReminderRow.cancelled.is_(False))
                          .values(sent_at=change.effective_at)).rowcount != 1:
                 raise ClaimLost(rid)
         if change.reminders_cancelled:
@@ -303,6 +308,8 @@ class Store:
                             payload=n.payload, created_at=change.effective_at or n.due_at,
                             next_attempt_at=n.due_at))
         s.flush()
+        for child in change.spawned:
+            self._apply(s, child)
         return case_id
 
     def iter_cases(self, batch: int = 1000) -> Iterator[CaseRow]:
@@ -314,6 +321,165 @@ class Store:
                 return
             yield from rows
             last = rows[-1].id
+
+    # ---- worker claims (engine/worker.py) -----------------------------------------------------
+    #
+    # A worker leases due rows (claimed_by, claimed_until) in one short transaction; on PostgreSQL
+    # the candidate rows are locked FOR UPDATE SKIP LOCKED, so concurrent workers take disjoint
+    # rows without waiting (SQLite has one writer at a time and SQLAlchemy omits the clause there).
+    # A lease only spreads the work: exactly-once rests on the guards in `_apply` (the Expiry claim,
+    # the reminder's sent_at, the transition's idempotency key, the case row version), so a lease
+    # that runs out while its worker is still busy costs a wasted plan, never a second firing.
+
+    def _claim(self, model, pending: list, order: list, worker: str, now: dt.datetime,
+               until: dt.datetime, limit: int, ids: list[int] | None = None) -> list[int]:
+        free = or_(model.claimed_until.is_(None), model.claimed_until < now)
+        candidates = select(model.id).where(*pending, free)
+        if ids is not None:
+            candidates = candidates.where(model.id.in_(ids))
+        candidates = candidates.order_by(*order).limit(limit).with_for_update(skip_locked=True)
+        with self.db.writer.begin() as conn:
+            return list(conn.execute(
+                update(model.__table__).where(model.__table__.c.id.in_(candidates.scalar_subquery()))
+                .values(claimed_by=worker, claimed_until=until).returning(model.__table__.c.id)
+            ).scalars())
+
+    @staticmethod
+    def _due_expiry(now: dt.datetime) -> list:
+        return [DeadlineRow.expired_at.is_(None), DeadlineRow.status == OPEN, DeadlineRow.due_at <= now]
+
+    def claim_expiries(self, worker: str, now: dt.datetime, until: dt.datetime, limit: int = 100,
+                       ids: list[int] | None = None) -> list[DeadlineRow]:
+        """Lease up to `limit` due, unexpired, unleased deadlines (only `ids`, if given), oldest first."""
+        order = [DeadlineRow.due_at, DeadlineRow.id]
+        got = self._claim(DeadlineRow, self._due_expiry(now), order, worker, now, until, limit, ids)
+        if not got:
+            return []
+        with self.read() as s:
+            return list(s.exec(select(DeadlineRow).where(DeadlineRow.id.in_(got)).order_by(*order)).scalars())
+
+    def due_expiries_of_case(self, case_id: int, now: dt.datetime) -> list[DeadlineRow]:
+        with self.read() as s:
+            return list(s.exec(select(DeadlineRow).where(DeadlineRow.case_id == case_id, *self._due_expiry(now))
+                               .order_by(DeadlineRow.due_at, DeadlineRow.id)).scalars())
+
+    def claim_reminders(self, worker: str, now: dt.datetime, until: dt.datetime,
+                        limit: int = 100) -> list[tuple[ReminderRow, DeadlineRow, CaseRow]]:
+        pending = [ReminderRow.sent_at.is_(None), ReminderRow.cancelled.is_(False), ReminderRow.remind_at <= now]
+        got = self._claim(ReminderRow, pending, [ReminderRow.remind_at, ReminderRow.id], worker, now, until, limit)
+        if not got:
+            return []
+        with self.read() as s:
+            rows = s.exec(
+                select(ReminderRow, DeadlineRow, CaseRow)
+                .join(DeadlineRow, DeadlineRow.id == ReminderRow.deadline_id)
+                .join(CaseRow, CaseRow.id == ReminderRow.case_id)
+                .where(ReminderRow.id.in_(got)).order_by(ReminderRow.remind_at, ReminderRow.id)
+            ).all()
+            return [(r, d, c) for r, d, c in rows]
+
+    def claim_outbox(self, worker: str, now: dt.datetime, until: dt.datetime, limit: int = 50) -> list[OutboxRow]:
+        pending = [OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now]
+        got = self._claim(OutboxRow, pending, [OutboxRow.next_attempt_at, OutboxRow.id], worker, now, until, limit)
+        if not got:
+            return []
+        with self.read() as s:
+            return list(s.exec(select(OutboxRow).where(OutboxRow.id.in_(got))
+                               .order_by(OutboxRow.next_attempt_at, OutboxRow.id)).scalars())
+
+    def release_claims(self, worker: str, deadline_ids: list[int] | None = None) -> int:
+        """Give back leases still held by `worker` on unprocessed rows (all of them, or these deadlines)."""
+        released = 0
+        with self.db.writer.begin() as conn:
+            for model, pending in (
+                (DeadlineRow, [DeadlineRow.expired_at.is_(None)]),
+                (ReminderRow, [ReminderRow.sent_at.is_(None)]),
+                (OutboxRow, [OutboxRow.status == "pending"]),
+            ):
+                if deadline_ids is not None and model is not DeadlineRow:
+                    continue
+                cond = [model.claimed_by == worker, *pending]
+                if deadline_ids is not None:
+                    cond.append(model.id.in_(deadline_ids))
+                released += conn.execute(
+                    update(model.__table__).where(*cond).values(claimed_by=None, claimed_until=None)
+                ).rowcount
+        return released
+
+    def next_wakeup(self, now: dt.datetime) -> dt.datetime | None:
+        """The earliest moment any timer or delivery needs a worker: a due time, a reminder time,
+        a delivery attempt, or (for rows already due but leased) the end of the lease."""
+        def soonest(model, col, pending) -> dt.datetime | None:
+            with self.read() as s:
+                first = s.exec(select(func.min(col)).where(*pending, or_(model.claimed_until.is_(None), model.claimed_until < now))).scalar()
+                leased = s.exec(select(func.min(model.claimed_until)).where(*pending, col <= now, model.claimed_until >= now)).scalar()
+            times = [t for t in (first, leased) if t is not None]
+            return min(times) if times else None
+
+        times = [
+            soonest(DeadlineRow, DeadlineRow.due_at, [DeadlineRow.expired_at.is_(None), DeadlineRow.status == OPEN]),
+            soonest(ReminderRow, ReminderRow.remind_at, [ReminderRow.sent_at.is_(None), ReminderRow.cancelled.is_(False)]),
+            soonest(OutboxRow, OutboxRow.next_attempt_at, [OutboxRow.status == "pending"]),
+        ]
+        times = [_aware(t) for t in times if t is not None]
+        return min(times) if times else None
+
+    def due_counts(self, now: dt.datetime) -> dict[str, int]:
+        """Rows due at `now` and not yet processed (leased or not)."""
+        return {
+            "expiries": self.count(DeadlineRow, *self._due_expiry(now)),
+            "reminders": self.count(ReminderRow, ReminderRow.sent_at.is_(None), ReminderRow.cancelled.is_(False),
+                                    ReminderRow.remind_at <= now),
+            "outbox": self.count(OutboxRow, OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now),
+        }
+
+    def outbox_row(self, outbox_id: int) -> OutboxRow | None:
+        with self.read() as s:
+            return s.get(OutboxRow, outbox_id)
+
+    def outbox_delivered(self, outbox_id: int, at: dt.datetime) -> bool:
+        with self.db.writer.begin() as conn:
+            return conn.execute(
+                update(OutboxRow.__table__).where(OutboxRow.id == outbox_id, OutboxRow.status == "pending")
+                .values(status="delivered", delivered_at=at, attempts=OutboxRow.attempts + 1,
+                        claimed_by=None, claimed_until=None)
+            ).rowcount == 1
+
+    def outbox_failed(self, outbox_id: int, worker: str, error: str, next_attempt_at: dt.datetime,
+                      max_attempts: int) -> str | None:
+        """Count a failed attempt: back to pending for `next_attempt_at`, or 'dead' after
+        `max_attempts`. Returns the new status (None if the row was no longer this worker's)."""
+        with self.db.writer.begin() as conn:
+            row = conn.execute(
+                select(OutboxRow.attempts).where(OutboxRow.id == outbox_id, OutboxRow.status == "pending",
+                                                 OutboxRow.claimed_by == worker).with_for_update()
+            ).first()
+            if row is None:
+                return None
+            attempts = row[0] + 1
+            status = "dead" if attempts >= max_attempts else "pending"
+            conn.execute(
+                update(OutboxRow.__table__).where(OutboxRow.id == outbox_id)
+                .values(status=status, attempts=attempts, last_error=error[:2000], next_attempt_at=next_attempt_at,
+                        claimed_by=None, claimed_until=None)
+            )
+            return status
+
+    def outbox_retry(self, outbox_id: int, at: dt.datetime) -> bool:
+        """Put a dead (or pending) notification back in the queue for delivery at `at`, attempts reset;
+        its idempotency key is unchanged, so a receiver that saw it before can tell."""
+        with self.db.writer.begin() as conn:
+            return conn.execute(
+                update(OutboxRow.__table__).where(OutboxRow.id == outbox_id, OutboxRow.status.in_(("dead", "pending")))
+                .values(status="pending", attempts=0, next_attempt_at=at, claimed_by=None, claimed_until=None)
+            ).rowcount == 1
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """Aggregates (min) bypass the column type on SQLite: re-attach UTC there."""
+    if isinstance(moment, str):
+        moment = dt.datetime.fromisoformat(moment)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 __all__ = [
