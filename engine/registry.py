@@ -5,7 +5,9 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from .definition import Located, Workflow, WorkflowSpec, build_workflow, read_located
+from .definition import Located, Workflow, WorkflowSpec, apply_overlay, read_located, validate
+from .profiles import Profile, load_profile
+from .yamlsource import locate
 from .errors import DefinitionError, Problem
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -57,42 +59,85 @@ def read_all(paths: list[Path]) -> dict[str, Located]:
 class Registry:
     """Validated workflows by name, and every version seen, by version hash."""
 
-    def __init__(self, workflows: dict[str, Workflow]):
+    def __init__(self, workflows: dict[str, Workflow], profile: "Profile | None" = None):
         self._by_name = dict(workflows)
         self._by_version = {w.version: w for w in workflows.values()}
+        self.profile = profile
 
     @classmethod
-    def load(cls, paths: list[Path] | None = None) -> "Registry":
+    def load(cls, paths: list[Path] | None = None, authority: str | None = None,
+             profiles: Path | None = None) -> "Registry":
+        """Load workflow files (the bundled ones by default), resolve `extends:`, apply the
+        authority's profile if one is named, and validate everything, reporting every problem."""
         paths = [bundled_dir("workflows")] if paths is None else paths
         raw = read_all(paths)
-        resolved: dict[str, Located] = {}
-        workflows: dict[str, Workflow] = {}
+        profile = load_profile(authority, profiles) if authority else None
         problems: list[Problem] = []
+        if profile is not None:
+            for name in profile.spec.new_workflows:
+                if name in raw:
+                    file, line = profile.locate(("new_workflows", name))
+                    problems.append(Problem(file, line, f"new_workflows.{name}", f"workflow '{name}' already exists; overlay it under 'workflows'"))
+                else:
+                    raw[name] = profile.new_workflow(name)
+        merged: dict[str, Located] = {}
 
         def resolve(name: str, chain: tuple[str, ...] = ()) -> None:
-            if name in workflows or name in chain:
-                if name in chain:
-                    loc = raw[name]
-                    problems.append(Problem(loc.file, loc.lines.get(("extends",), (loc.file, 1))[1], "extends",
-                                            f"circular extends: {' -> '.join(chain + (name,))}"))
+            if name in merged:
                 return
             located = raw[name]
-            base = located.data.get("extends")
-            if isinstance(base, str) and base in raw:
-                resolve(base, chain + (name,))
-            try:
-                workflow = build_workflow(located, resolved)
-            except DefinitionError as exc:
-                problems.extend(exc.problems)
+            if name in chain:
+                problems.append(Problem(located.file, located.lines.get(("extends",), (located.file, 1))[1], "extends",
+                                        f"circular extends: {' -> '.join(chain + (name,))}"))
                 return
-            workflows[name] = workflow
-            resolved[name] = _resolved(located, resolved)
+            base = located.data.get("extends")
+            if base is None:
+                merged[name] = located
+                return
+            if base not in raw:
+                file, line = locate(located.lines, ("extends",), located.file)
+                problems.append(Problem(file, line, "extends", f"unknown base workflow '{base}' (known: {', '.join(sorted(n for n in raw if n != name))})"))
+                return
+            resolve(base, chain + (name,))
+            if base in merged:
+                try:
+                    merged[name] = apply_overlay(merged[base], located)
+                except DefinitionError as exc:
+                    problems.extend(exc.problems)
 
         for name in raw:
             resolve(name)
+        if profile is not None:
+            for name in profile.spec.workflows:
+                if name not in merged:
+                    file, line = profile.locate(("workflows", name))
+                    problems.append(Problem(file, line, f"workflows.{name}", f"no base workflow '{name}' to overlay (known: {', '.join(sorted(raw))})"))
+                    continue
+                try:
+                    merged[name] = apply_overlay(merged[name], profile.overlay(name), prefix=("workflows", name))
+                except DefinitionError as exc:
+                    problems.extend(exc.problems)
+            declared = set()
+            for located in merged.values():
+                roles = located.data.get("roles") if isinstance(located.data, dict) else None
+                if isinstance(roles, dict):
+                    declared |= set(roles)
+                    for role, title in profile.spec.roles.items():
+                        if role in roles:
+                            located.data = {**located.data, "roles": {**located.data["roles"], role: title}}
+            for role in profile.spec.roles:
+                if role not in declared:
+                    file, line = profile.locate(("roles", role))
+                    problems.append(Problem(file, line, f"roles.{role}", f"no workflow declares role '{role}'"))
+        workflows: dict[str, Workflow] = {}
+        for name, located in merged.items():
+            try:
+                workflows[name] = validate(located)
+            except DefinitionError as exc:
+                problems.extend(exc.problems)
         if problems:
             raise DefinitionError(list(dict.fromkeys(problems)))
-        return cls(workflows)
+        return cls(workflows, profile)
 
     def names(self) -> list[str]:
         return sorted(self._by_name)
@@ -113,13 +158,3 @@ class Registry:
         workflow = Workflow(WorkflowSpec.model_validate(body), origin="<stored>")
         self._by_version[workflow.version] = workflow
         return workflow
-
-
-def _resolved(located: Located, resolved: dict[str, Located]) -> Located:
-    """The merged raw document of a workflow, so that others can extend it in turn."""
-    from .definition import apply_overlay
-
-    base = located.data.get("extends")
-    if isinstance(base, str) and base in resolved:
-        return apply_overlay(resolved[base], located)
-    return located

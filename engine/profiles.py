@@ -1,0 +1,112 @@
+"""Authority profiles: one authority's calendar, role titles and local variations.
+
+A profile overlays the bundled base workflows (`workflows:`), may add workflows of its own
+(`new_workflows:`), and sets the calendar its deadlines are counted on. It is validated like
+a workflow, and its errors name the profile's file and line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .calendar import Nation, WorkingCalendar
+from .definition import Located, Name
+from .errors import DefinitionError, Problem
+from .yamlsource import dotted, load_yaml_file, locate
+
+
+class CalendarSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    nation: Nation = Nation.ENGLAND_AND_WALES
+    closure_days: dict[dt.date, str] = {}
+
+
+class ProfileSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Name
+    title: str
+    description: str = ""
+    calendar: CalendarSpec = CalendarSpec()
+    roles: dict[Name, str] = {}
+    workflows: dict[Name, dict[str, Any]] = {}
+    new_workflows: dict[Name, dict[str, Any]] = {}
+
+
+@dataclass
+class Profile:
+    spec: ProfileSpec
+    file: str
+    data: dict[str, Any]
+    lines: dict
+    calendar: WorkingCalendar = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.calendar = WorkingCalendar(self.spec.calendar.nation, dict(self.spec.calendar.closure_days))
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def overlay(self, workflow: str) -> Located:
+        return Located(self.data["workflows"][workflow], self.lines, self.file)
+
+    def new_workflow(self, workflow: str) -> Located:
+        """A workflow written inside the profile, with its line map re-rooted."""
+        prefix = ("new_workflows", workflow)
+        lines = {p[len(prefix):]: loc for p, loc in self.lines.items() if p[: len(prefix)] == prefix}
+        return Located(self.data["new_workflows"][workflow], lines, self.file)
+
+    def locate(self, path: tuple) -> tuple[str, int]:
+        return locate(self.lines, path, self.file)
+
+
+def profiles_dir() -> Path:
+    from .registry import bundled_dir
+
+    return bundled_dir("config") / "authorities"
+
+
+def available(directory: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in (directory or profiles_dir()).glob("*.yaml"))
+
+
+def load_profile(name: str, directory: Path | None = None) -> Profile:
+    directory = directory or profiles_dir()
+    path = directory / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(available(directory)) or "none"
+        raise DefinitionError([Problem(str(path), None, "authority", f"unknown authority '{name}' (profiles: {known})")])
+    data, lines = load_yaml_file(path)
+    if not isinstance(data, dict):
+        raise DefinitionError([Problem(str(path), 1, "", "a profile must be a mapping")])
+    try:
+        spec = ProfileSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function")))
+            file, line = locate(lines, loc, str(path))
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = f"unknown key '{loc[-1]}'"
+            elif err["type"] == "missing":
+                message = "is required"
+            problems.append(Problem(file, line, dotted(loc), message))
+        raise DefinitionError(list(dict.fromkeys(problems))) from None
+    if spec.name != path.stem:
+        file, line = locate(lines, ("name",), str(path))
+        raise DefinitionError([Problem(file, line, "name", f"'{spec.name}' must match the file name '{path.stem}'")])
+    problems = []
+    for wf, overlay in spec.workflows.items():
+        for key in ("name", "extends"):
+            if key in overlay:
+                file, line = locate(lines, ("workflows", wf, key), str(path))
+                problems.append(Problem(file, line, f"workflows.{wf}.{key}", f"an overlay cannot set '{key}'"))
+    if problems:
+        raise DefinitionError(problems)
+    return Profile(spec, str(path), data, lines)
