@@ -48,7 +48,17 @@ from .errors import (
 )
 from .machine import CaseMachine, NoTransition
 from .registry import Registry
-from .views import CaseView, DeadlineView, HistoryEntry, Outcome, OverdueItem, TickReport, UpcomingItem
+from .views import (
+    CaseView,
+    DeadlineView,
+    Explanation,
+    HistoryEntry,
+    Moved,
+    Outcome,
+    OverdueItem,
+    TickReport,
+    UpcomingItem,
+)
 
 log = structlog.get_logger("caseclock.engine")
 
@@ -190,6 +200,63 @@ class Engine:
                          self.calendar.working_days_between(today, d.due_on), d.role, d.source)
             for d, c in self.store.open_deadlines_due(due_before=due_at(horizon), due_from=at)
         ]
+
+    def explain(self, case_ref: str) -> list[Explanation]:
+        """How each open deadline's date was computed: anchor, amount, unit, the days skipped."""
+        snap = self._snapshot(case_ref)
+        out = []
+        for row in sorted(snap.deadlines, key=lambda r: (r.due_at, r.id)):
+            comp = self.calendar.compute(row.anchor_on, row.amount, row.unit, anchor_is_day_one=row.anchor_is_day_one)
+            out.append(Explanation(row.name, row.title, row.due_on, row.anchor, comp, row.source,
+                                   stale=comp.due_on != row.due_on or row.calendar_version != self.calendar.version))
+        return out
+
+    # ---- calendar changes --------------------------------------------------------------------
+
+    def recompute(self) -> list[Moved]:
+        """Recompute open deadlines counted on another calendar version (a bank holiday proclaimed,
+        a closure day added) from their stored inputs; record every moved date in history.
+
+        Deadlines whose expiry has already run are left as they are: what fired cannot unfire.
+        """
+        moved: list[Moved] = []
+        for case_id in self.store.cases_with_stale_deadlines(self.calendar.version):
+            for _attempt in range(3):
+                snap = self.store.case_by_id(case_id)
+                change = Change(case_ref=snap.case_ref, case_id=snap.id, expected_row_version=snap.row_version)
+                dates = []
+                for row in snap.deadlines:
+                    if row.calendar_version == self.calendar.version or row.expired_at is not None:
+                        continue
+                    due_on = self.calendar.add(row.anchor_on, row.amount, row.unit, anchor_is_day_one=row.anchor_is_day_one)
+                    change.moved.append((row.id, due_on, due_at(due_on), self.calendar.version))
+                    if due_on != row.due_on:
+                        dates.append({"deadline": row.name, "old_due_on": row.due_on.isoformat(), "new_due_on": due_on.isoformat()})
+                        for r in self.store.unsent_reminders(row.id):
+                            amount, unit = parse_offset(r.offset)
+                            remind_on = self.calendar.add(due_on, -amount, unit)
+                            change.moved_reminders.append((r.id, remind_on, due_at(remind_on - dt.timedelta(days=1))))
+                if dates:
+                    wf = self._workflow(snap.version)
+                    # an administrative record: it does not move the case's clock (effective time)
+                    change.effective_at = snap.last_effective_at
+                    change.transition = TransitionRow(
+                        case_id=0, seq=0, kind="recompute", trigger="recompute", from_state=snap.state,
+                        to_state=snap.state, effective_at=snap.last_effective_at, recorded_at=self.clock.now(),
+                        actor=SYSTEM, reason=f"calendar {self.calendar.version}", data={"moved": dates},
+                        idempotency_key=None, definition_version=wf.version,
+                    )
+                try:
+                    self.store.apply(change)
+                except ConflictError:
+                    continue
+                moved.extend(Moved(snap.case_ref, x["deadline"], dt.date.fromisoformat(x["old_due_on"]),
+                                   dt.date.fromisoformat(x["new_due_on"])) for x in dates)
+                if dates:
+                    log.info("deadlines recomputed", case_ref=snap.case_ref, workflow=snap.workflow,
+                             calendar=self.calendar.version, moved=len(dates))
+                break
+        return moved
 
     # ---- timers ------------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .calendar import Computation
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (dt.date, dt.datetime)):
@@ -137,3 +139,24 @@ class TickReport(_View):
     notified: int = 0
     reminders: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Explanation(_View):
+    """How one deadline's date was computed, for `caseclock explain`."""
+
+    deadline: str
+    title: str
+    due_on: dt.date
+    anchor: str
+    computation: Computation
+    source: str
+    stale: bool = False  # the calendar changed since it was stored: `caseclock recompute` moves it
+
+
+@dataclass(frozen=True)
+class Moved(_View):
+    case_ref: str
+    deadline: str
+    old_due_on: dt.date
+    new_due_on: dt.date

@@ -89,6 +89,9 @@ class DeadlineRow(SQLModel, table=True):
     closed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     expired_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     expiry_outcome: str | None = None
+    # a worker's lease on the row while it processes the expiry (see engine/worker.py)
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ReminderRow(SQLModel, table=True):
@@ -102,6 +105,8 @@ class ReminderRow(SQLModel, table=True):
     remind_at: dt.datetime = Field(sa_type=UTCDateTime)
     sent_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     cancelled: bool = False
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class OutboxRow(SQLModel, table=True):
@@ -120,3 +125,5 @@ class OutboxRow(SQLModel, table=True):
     next_attempt_at: dt.datetime = Field(sa_type=UTCDateTime)
     delivered_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = None
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -109,6 +109,7 @@ class Change:
     reminders_sent: list[int] = field(default_factory=list)
     reminders_cancelled: list[int] = field(default_factory=list)
     moved: list[tuple[int, dt.date, dt.datetime, str]] = field(default_factory=list)  # recompute
+    moved_reminders: list[tuple[int, dt.date, dt.datetime]] = field(default_factory=list)
     definition: DefinitionRow | None = None
     spawned: list["Change"] = field(default_factory=list)  # cases opened by this change
 
@@ -164,6 +165,22 @@ class Store:
     def history(self, case_id: int) -> list[TransitionRow]:
         with self.read() as s:
             return list(s.exec(select(TransitionRow).where(TransitionRow.case_id == case_id).order_by(TransitionRow.seq)).scalars())
+
+    def cases_with_stale_deadlines(self, calendar_version: str) -> list[int]:
+        """Cases with open deadlines counted on another calendar version."""
+        with self.read() as s:
+            return list(s.exec(
+                select(DeadlineRow.case_id).where(
+                    DeadlineRow.status == OPEN, DeadlineRow.calendar_version != calendar_version,
+                    DeadlineRow.expired_at.is_(None),
+                ).distinct().order_by(DeadlineRow.case_id)
+            ).scalars())
+
+    def unsent_reminders(self, deadline_id: int) -> list[ReminderRow]:
+        with self.read() as s:
+            return list(s.exec(select(ReminderRow).where(
+                ReminderRow.deadline_id == deadline_id, ReminderRow.sent_at.is_(None), ReminderRow.cancelled.is_(False)
+            )).scalars())
 
     def transition_by_key(self, key: str) -> tuple[TransitionRow, str] | None:
         with self.read() as s:
@@ -294,6 +311,9 @@ class Store:
         for deadline_id, due_on, due_at, calendar_version in change.moved:
             s.execute(update(DeadlineRow).where(DeadlineRow.id == deadline_id)
                       .values(due_on=due_on, due_at=due_at, calendar_version=calendar_version))
+        for reminder_id, remind_on, remind_at in change.moved_reminders:
+            s.execute(update(ReminderRow).where(ReminderRow.id == reminder_id, ReminderRow.sent_at.is_(None))
+                      .values(remind_on=remind_on, remind_at=remind_at))
         for new in change.openings:
             new.row.case_id = case_id
             s.add(new.row)
@@ -406,7 +426,7 @@ class Store:
                 ).rowcount
         return released
 
-    def next_wakeup(self, now: dt.datetime) -> dt.datetime | None:
+    def next_wakeup(self, now: dt.datetime, kinds: tuple[str, ...] = ("expiries", "reminders", "outbox")) -> dt.datetime | None:
         """The earliest moment any timer or delivery needs a worker: a due time, a reminder time,
         a delivery attempt, or (for rows already due but leased) the end of the lease."""
         def soonest(model, col, pending) -> dt.datetime | None:
@@ -416,11 +436,13 @@ class Store:
             times = [t for t in (first, leased) if t is not None]
             return min(times) if times else None
 
-        times = [
-            soonest(DeadlineRow, DeadlineRow.due_at, [DeadlineRow.expired_at.is_(None), DeadlineRow.status == OPEN]),
-            soonest(ReminderRow, ReminderRow.remind_at, [ReminderRow.sent_at.is_(None), ReminderRow.cancelled.is_(False)]),
-            soonest(OutboxRow, OutboxRow.next_attempt_at, [OutboxRow.status == "pending"]),
-        ]
+        times = []
+        if "expiries" in kinds:
+            times.append(soonest(DeadlineRow, DeadlineRow.due_at, [DeadlineRow.expired_at.is_(None), DeadlineRow.status == OPEN]))
+        if "reminders" in kinds:
+            times.append(soonest(ReminderRow, ReminderRow.remind_at, [ReminderRow.sent_at.is_(None), ReminderRow.cancelled.is_(False)]))
+        if "outbox" in kinds:
+            times.append(soonest(OutboxRow, OutboxRow.next_attempt_at, [OutboxRow.status == "pending"]))
         times = [_aware(t) for t in times if t is not None]
         return min(times) if times else None
 
