@@ -26,6 +26,7 @@ out = Console(highlight=False, soft_wrap=True)
 
 class _State:
     database: str | None = None
+    authority: str | None = None
     log_json: bool | None = None
 
 
@@ -36,8 +37,10 @@ state = _State()
 def _main(
     database: Annotated[Optional[str], typer.Option("--database", help="SQLAlchemy URL (default: CASECLOCK_DATABASE_URL or sqlite:///caseclock.db)")] = None,
     log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines (the default when stderr is not a terminal)")] = False,
+    authority: Annotated[Optional[str], typer.Option("--authority", help="Authority profile (default: CASECLOCK_AUTHORITY)")] = None,
 ) -> None:
     state.database = database
+    state.authority = authority
     state.log_json = True if log_json else None
     logs.configure(json_output=state.log_json)
 
@@ -69,20 +72,27 @@ def parse_sets(values: list[str] | None) -> dict[str, str]:
 
 def settings() -> Settings:
     s = Settings.from_env()
-    if state.database:
-        s = Settings(state.database, s.authority, s.nation, s.workflow_paths)
-    return s
+    return Settings(state.database or s.database_url, state.authority or s.authority, s.nation, s.workflow_paths)
+
+
+def load_registry(authority: str | None = None):
+    from .registry import Registry, bundled_dir
+
+    s = settings()
+    return Registry.load([bundled_dir("workflows"), *s.workflow_paths], authority=authority or s.authority)
 
 
 def build_engine(clock=None):
     from persistence.store import Store
 
     from .engine import Engine
-    from .registry import Registry, bundled_dir
 
     s = settings()
-    registry = Registry.load([bundled_dir("workflows"), *s.workflow_paths])
-    calendar = WorkingCalendar(Nation(s.nation)) if s.nation else WorkingCalendar()
+    registry = load_registry()
+    if registry.profile is not None:
+        calendar = registry.profile.calendar
+    else:
+        calendar = WorkingCalendar(Nation(s.nation)) if s.nation else WorkingCalendar()
     return Engine(Store.open(s.database_url), registry, calendar, clock or SystemClock(), authority=s.authority)
 
 
@@ -127,13 +137,23 @@ def schema() -> None:
 
 
 @app.command()
-def diagram(workflow: str) -> None:
+def diagram(
+    workflow: str,
+    authority: Annotated[Optional[str], typer.Option("--authority", help="As this authority's profile runs it")] = None,
+) -> None:
     """Print a workflow as a Mermaid state diagram."""
     from .diagram import mermaid
-    from .registry import Registry, bundled_dir
 
-    registry = Registry.load([bundled_dir("workflows"), *settings().workflow_paths])
-    sys.stdout.write(mermaid(registry.get(workflow)))
+    sys.stdout.write(mermaid(load_registry(authority).get(workflow)))
+
+
+@app.command()
+def docs(out_dir: Annotated[Path, typer.Option("--out", help="Where to write the pages")] = Path("docs")) -> None:
+    """Generate one Markdown page per workflow and authority profile from the YAML."""
+    from .docs import write_all
+
+    for path in write_all(out_dir):
+        out.print(f"wrote {path}")
 
 
 # ---- cases -----------------------------------------------------------------------------------
@@ -204,6 +224,37 @@ def show(case_ref: str, as_json: Annotated[bool, typer.Option("--json", help="St
     for h in history:
         table.add_row(str(h.seq), _local(h.effective_at), h.trigger, h.from_state or "", h.to_state, h.actor)
     out.print(table)
+
+
+@app.command()
+def explain(case_ref: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """How each open deadline's date was computed: anchor, amount, unit, days skipped, source."""
+    engine = build_engine()
+    items = engine.explain(case_ref)
+    if as_json:
+        emit_json([i.to_dict() for i in items])
+        return
+    for i in items:
+        c = i.computation
+        count = "day 1" if c.anchor_is_day_one else "day 0"
+        unit = c.unit.value.replace("_", " ")
+        out.print(f"[bold]{i.deadline}[/bold]: due {c.due_on:%a %d %b %Y} - {i.title}")
+        out.print(f"  anchor   {i.anchor} on {c.anchor:%a %d %b %Y} ({count}), {c.amount:+d} {unit}")
+        if c.skipped:
+            out.print("  skipped  " + "; ".join(f"{s.day:%a %d %b} {s.reason}" for s in c.skipped))
+        out.print(f"  source   {i.source}")
+        if i.stale:
+            out.print(f"  [bold]stored as {i.due_on}: the calendar has changed; run `caseclock recompute`[/bold]")
+
+
+@app.command()
+def recompute() -> None:
+    """Move open deadlines that a calendar change affects; old and new dates go into history."""
+    engine = build_engine()
+    moved = engine.recompute()
+    for m in moved:
+        out.print(f"{m.case_ref}: {m.deadline}: {m.old_due_on} -> {m.new_due_on}")
+    out.print(f"{len(moved)} deadline(s) moved")
 
 
 @app.command()
@@ -282,6 +333,122 @@ def demo(
     from .demo import run
 
     run(database, out)
+
+
+# ---- timers, notifications and the REST service ---------------------------------------------
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Process everything due now (waiting for rows other workers hold), deliver, and exit")] = False,
+    sweep_seconds: Annotated[Optional[float], typer.Option("--sweep-seconds", help="Full sweep at least this often (CASECLOCK_SWEEP_SECONDS, 30)")] = None,
+    batch: Annotated[Optional[int], typer.Option("--batch", help="Rows claimed per round trip (CASECLOCK_WORKER_BATCH, 100)")] = None,
+    lease_seconds: Annotated[Optional[float], typer.Option("--lease-seconds", help="Claim lease (CASECLOCK_LEASE_SECONDS, 60)")] = None,
+    expiry_policy: Annotated[Optional[str], typer.Option("--expiry-policy", help="fire or mark_missed (CASECLOCK_EXPIRY_POLICY)")] = None,
+    max_lateness: Annotated[Optional[str], typer.Option("--max-lateness", help="e.g. 30d: older timers are marked missed under mark_missed (CASECLOCK_MAX_LATENESS)")] = None,
+) -> None:
+    """Run the timers: every due on_expiry, reminder and notification, exactly once.
+
+    Several workers may share a PostgreSQL database; SIGTERM stops one between two rows."""
+    import signal
+    import threading
+
+    from .worker import Worker, WorkerSettings, parse_span
+
+    try:
+        config = WorkerSettings.from_env(sweep_seconds=sweep_seconds, batch=batch, lease_seconds=lease_seconds,
+                                         expiry_policy=expiry_policy,
+                                         max_lateness=parse_span(max_lateness) if max_lateness else None)
+        timers = Worker.from_settings(build_engine(), config)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    stop = threading.Event()
+
+    def on_signal(_signum, _frame):
+        stop.set()
+        timers._stopping.set()  # a sweep in hand stops after its current row
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if once:
+        sweeps, deliveries = timers.run_once()
+        out.print(f"expired {sweeps.expired}, fired {sweeps.fired}, skipped {sweeps.skipped}, failed {len(sweeps.failed)}, "
+                  f"reminders {sweeps.reminders}, delivered {deliveries.delivered}, retrying {deliveries.retried}, "
+                  f"dead {deliveries.dead}")
+        timers.store.close()
+        return
+    timers.start()
+    while not stop.wait(1.0):
+        pass
+    timers.stop()
+    timers.store.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the timer worker in this process")] = False,
+) -> None:
+    """Serve the REST API, with the timer worker running inside it unless --no-worker."""
+    import uvicorn
+
+    from .api import create_app
+    from .worker import Worker
+
+    timers = None if no_worker else Worker.from_settings(build_engine())
+    uvicorn.run(create_app(build_engine(), worker=timers), host=host, port=port, log_config=None)
+
+
+outbox_app = typer.Typer(help="Notifications: list them, put a dead one back in the queue.")
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.callback(invoke_without_command=True)
+def outbox_list(
+    ctx: typer.Context,
+    status: Annotated[Optional[str], typer.Option("--status", help="pending, delivered or dead")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List notifications (all, or those with a status)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from persistence.store import Store
+
+    if status not in (None, "pending", "delivered", "dead"):
+        raise typer.BadParameter("--status must be pending, delivered or dead")
+    store = Store.open(settings().database_url)
+    rows = store.outbox(status)
+    store.close()
+    if as_json:
+        emit_json([{"id": r.id, "status": r.status, "kind": r.kind, "case_ref": r.case_ref,
+                    "idempotency_key": r.idempotency_key, "attempts": r.attempts,
+                    "created_at": r.created_at.isoformat(), "next_attempt_at": r.next_attempt_at.isoformat(),
+                    "delivered_at": r.delivered_at.isoformat() if r.delivered_at else None,
+                    "last_error": r.last_error, "payload": r.payload} for r in rows])
+        return
+    table = Table(title=f"Outbox{' (' + status + ')' if status else ''}: {len(rows)}", title_justify="left")
+    for col in ("id", "status", "kind", "case", "deadline", "role", "attempts", "next attempt", "last error"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r.id), r.status, r.kind, r.case_ref, str(r.payload.get("deadline", "")),
+                      str(r.payload.get("role") or ""), str(r.attempts), _local(r.next_attempt_at), r.last_error or "")
+    out.print(table)
+
+
+@outbox_app.command("retry")
+def outbox_retry(outbox_id: Annotated[int, typer.Argument(help="The notification's id (caseclock outbox)")]) -> None:
+    """Queue a dead (or pending) notification for delivery now, with fresh attempts and the same idempotency key."""
+    from persistence.store import Store
+
+    store = Store.open(settings().database_url)
+    try:
+        if not store.outbox_retry(outbox_id, SystemClock().now()):
+            row = store.outbox_row(outbox_id)
+            fail(f"notification {outbox_id} " + ("does not exist" if row is None else f"is {row.status}; only dead or pending ones can be retried"))
+    finally:
+        store.close()
+    out.print(f"notification {outbox_id} queued for delivery")
 
 
 # ---- calendar --------------------------------------------------------------------------------
