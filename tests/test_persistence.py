@@ -1,0 +1,56 @@
+"""The schema: migrations match the models, SQLite runs in WAL mode, and history is append-only."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+from persistence.db import connect, migrate
+from persistence.models import TransitionRow
+
+from .conftest import at
+
+
+def test_migrations_build_exactly_the_models(database_url):
+    database = connect(database_url)
+    migrate(database)
+    with database.writer.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+    database.dispose()
+    assert diff == []
+
+
+def test_migrating_twice_is_harmless(database_url):
+    database = connect(database_url)
+    migrate(database)
+    migrate(database)
+    with database.reader.connect() as conn:
+        heads = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    database.dispose()
+    assert len(heads) == 1
+
+
+def test_sqlite_is_a_wal_file_with_a_busy_timeout(tmp_path):
+    database = connect(f"sqlite:///{tmp_path / 'c.db'}")
+    with database.writer.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    database.dispose()
+
+
+def test_history_cannot_fork_even_below_the_engine(engine, store):
+    engine.open_case("drp", "DRP-1", at=at("2026-03-02"), data={"theme": "safety", "concern": "x"})
+    case_id = store.case("DRP-1").id
+    with pytest.raises(IntegrityError):
+        with store.db.writer.begin() as conn:
+            conn.execute(TransitionRow.__table__.insert().values(
+                case_id=case_id, seq=1, kind="trigger", trigger="escalate", from_state="informal", to_state="stage_1",
+                effective_at=at("2026-03-03"), recorded_at=at("2026-03-03"), actor="rogue", data={},
+                definition_version="x",
+            ))
+    assert [h.seq for h in engine.history("DRP-1")] == [1]
