@@ -265,17 +265,7 @@ def overdue(
     """Open deadlines past their due date, most overdue first."""
     engine = build_engine()
     items = engine.overdue(parse_moment(at) if at else None)
-    if as_json:
-        emit_json([{"case_ref": i.case_ref, "workflow": i.workflow, "state": i.state, "deadline": i.deadline,
-                    "due_on": i.due_on.isoformat(), "working_days_overdue": i.working_days_overdue,
-                    "title": i.title, "role": i.role, "source": i.source} for i in items])
-        return
-    table = Table(title=f"Overdue ({len(items)})", title_justify="left")
-    for col in ("case", "workflow", "state", "deadline", "due", "working days over", "role"):
-        table.add_column(col)
-    for i in items:
-        table.add_row(i.case_ref, i.workflow, i.state, i.deadline, i.due_on.isoformat(), str(i.working_days_overdue), i.role or "")
-    out.print(table)
+    _deadline_list(items, as_json, f"Overdue ({len(items)})", "working days over", "working_days_overdue")
 
 
 @app.command()
@@ -291,17 +281,7 @@ def upcoming(
         raise typer.BadParameter(str(exc)) from None
     engine = build_engine()
     items = engine.upcoming(amount, unit, parse_moment(at) if at else None)
-    if as_json:
-        emit_json([{"case_ref": i.case_ref, "workflow": i.workflow, "state": i.state, "deadline": i.deadline,
-                    "due_on": i.due_on.isoformat(), "working_days_left": i.working_days_left,
-                    "title": i.title, "role": i.role, "source": i.source} for i in items])
-        return
-    table = Table(title=f"Due within {within} ({len(items)})", title_justify="left")
-    for col in ("case", "workflow", "state", "deadline", "due", "working days left", "role"):
-        table.add_column(col)
-    for i in items:
-        table.add_row(i.case_ref, i.workflow, i.state, i.deadline, i.due_on.isoformat(), str(i.working_days_left), i.role or "")
-    out.print(table)
+    _deadline_list(items, as_json, f"Due within {within} ({len(items)})", "working days left", "working_days_left")
 
 
 @app.command()
@@ -478,6 +458,19 @@ def calendar_add(
 
 def _local(moment: dt.datetime) -> str:
     return moment.astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
+
+
+def _deadline_list(items, as_json: bool, title: str, count_label: str, count_attr: str) -> None:
+    """Overdue and upcoming lists: stable JSON, or a table for people."""
+    if as_json:
+        emit_json([i.to_dict() for i in items])
+        return
+    table = Table(title=title, title_justify="left")
+    for col in ("case", "workflow", "state", "deadline", "due", count_label, "role"):
+        table.add_column(col)
+    for i in items:
+        table.add_row(i.case_ref, i.workflow, i.state, i.deadline, i.due_on.isoformat(), str(getattr(i, count_attr)), i.role or "")
+    out.print(table)
 
 
 def _print_deadlines(view, all_: bool = False) -> None:
