@@ -15,6 +15,7 @@ from .errors import (
     CaseNotFound,
     ConditionNotMet,
     ConflictError,
+    DatabaseError,
     DefinitionError,
     IdempotencyMismatch,
     InvalidCaseData,
@@ -22,6 +23,7 @@ from .errors import (
     InvalidTrigger,
     Problem,
     RoleNotAllowed,
+    UnknownWorkflow,
 )
 from .registry import Registry
 from .views import CaseView, DeadlineView, HistoryEntry, Outcome, OverdueItem, TickReport, UpcomingItem
@@ -30,8 +32,8 @@ from persistence.store import Store  # noqa: E402  (re-exported for embedding)
 
 __all__ = [
     "CalendarError", "CaseError", "CaseExists", "CaseNotFound", "CaseView", "CaseclockError", "Clock",
-    "ConditionNotMet", "ConflictError", "DeadlineView", "DefinitionError", "Engine", "HistoryEntry",
+    "ConditionNotMet", "ConflictError", "DatabaseError", "DeadlineView", "DefinitionError", "Engine", "HistoryEntry",
     "IdempotencyMismatch", "InvalidCaseData", "InvalidEffectiveTime", "InvalidTrigger", "Nation", "Outcome",
     "OverdueItem", "Problem", "Registry", "RoleNotAllowed", "SimulatedClock", "Store", "SystemClock",
-    "TickReport", "Unit", "UpcomingItem", "WorkingCalendar",
+    "TickReport", "Unit", "UnknownWorkflow", "UpcomingItem", "WorkingCalendar",
 ]

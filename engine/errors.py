@@ -2,7 +2,9 @@
 
     CaseclockError
     ├── DefinitionError          a workflow or profile YAML is invalid (file, line, field)
+    │   └── UnknownWorkflow      no workflow of that name is loaded
     ├── CalendarError            a date or offset cannot be computed
+    ├── DatabaseError            the database cannot be opened or reached
     └── CaseError                a command on a case was refused; nothing was stored
         ├── CaseNotFound
         ├── CaseExists
@@ -44,6 +46,17 @@ class DefinitionError(CaseclockError):
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UnknownWorkflow(DefinitionError):
+    def __init__(self, name: str, known: list[str]):
+        self.name = name
+        CaseclockError.__init__(self, f"unknown workflow '{name}' (known: {', '.join(known) or 'none'})")
+        self.problems = []
+
+
+class DatabaseError(CaseclockError):
+    """The database URL is malformed or the server cannot be reached."""
 
 
 class CalendarError(CaseclockError, ValueError):

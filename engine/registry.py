@@ -8,7 +8,7 @@ from pathlib import Path
 from .definition import Located, Workflow, WorkflowSpec, apply_overlay, read_located, validate
 from .profiles import Profile, load_profile
 from .yamlsource import locate
-from .errors import DefinitionError, Problem
+from .errors import DefinitionError, Problem, UnknownWorkflow
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,9 +146,7 @@ class Registry:
         try:
             return self._by_name[name]
         except KeyError:
-            raise DefinitionError(
-                [Problem("<registry>", None, "workflow", f"unknown workflow '{name}' (known: {', '.join(self.names())})")]
-            ) from None
+            raise UnknownWorkflow(name, self.names()) from None
 
     def by_version(self, version: str) -> Workflow | None:
         return self._by_version.get(version)

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlmodel import Session
 
-from engine.errors import CaseExists, ConflictError
+from engine.errors import CaseExists, ConflictError, DatabaseError
 
 from .db import Database, connect, migrate
 from .models import (
@@ -114,6 +115,18 @@ class Change:
     spawned: list["Change"] = field(default_factory=list)  # cases opened by this change
 
 
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return repr(url)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class ClaimLost(Exception):
     """A guarded timer row was processed by someone else first; nothing was written."""
 
@@ -124,9 +137,14 @@ class Store:
 
     @classmethod
     def open(cls, url: str, *, migrate_schema: bool = True) -> "Store":
-        database = connect(url)
-        if migrate_schema:
-            migrate(database)
+        """Connect (and bring the schema up to date); a bad URL or an unreachable server is a
+        DatabaseError naming the URL without its password."""
+        try:
+            database = connect(url)
+            if migrate_schema:
+                migrate(database)
+        except (ArgumentError, NoSuchModuleError, OperationalError, InterfaceError) as exc:
+            raise DatabaseError(f"cannot open database {_safe_url(url)}: {_first_line(exc)}") from None
         return cls(database)
 
     def close(self) -> None:

@@ -54,3 +54,23 @@ def test_history_cannot_fork_even_below_the_engine(engine, store):
                 definition_version="x",
             ))
     assert [h.seq for h in engine.history("DRP-1")] == [1]
+
+
+@pytest.mark.parametrize("url", ["nonsense", "postgresql://someone:secret@127.0.0.1:1/nothing"])
+def test_a_bad_database_url_is_a_clear_error_without_the_password(url):
+    from engine.errors import DatabaseError
+    from persistence.store import Store
+
+    with pytest.raises(DatabaseError) as err:
+        Store.open(url)
+    assert "cannot open database" in str(err.value)
+    assert "secret" not in str(err.value)
+
+
+def test_the_public_api_lists_every_public_name():
+    import engine
+
+    exported = {name for name in dir(engine) if not name.startswith("_")}
+    modules = {"calendar", "clock", "engine", "errors", "registry", "views", "definition", "machine", "casedata",
+               "yamlsource", "profiles", "logs", "settings", "cli", "demo", "diagram", "docs", "worker", "notify", "api"}
+    assert exported - modules == set(engine.__all__)
