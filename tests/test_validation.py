@@ -83,7 +83,7 @@ CASES: list[tuple[str, str | None, list[tuple[int, str, str | tuple[str, ...]]]]
     # `state: [waiting, done]` on line 35: index 1 is the final state
     ("deadline_in_final_state.yaml", None, [
         (35, "deadlines.start_soon.state[1]", "'done' is final: a deadline cannot run there")]),
-    ("extends_unknown.yaml", "bundled", [(3, "extends", "unknown base workflow 'dpr' (known: drp)")]),
+    ("extends_unknown.yaml", "bundled", [(3, "extends", "unknown base workflow 'dpr' (known: ")]),
     # drp.yaml has 11 transitions, so the overlay's first one is transitions[11]; its `source:` is line 6
     ("overlay_leaves_final.yaml", "bundled", [(6, "transitions[11].source", "'resolved' is final: no transition may leave it")]),
     ("overlay_bad_unit.yaml", "bundled", [(6, "deadlines.stage_1_response.due.unit", UNIT_CHOICES)]),
