@@ -35,6 +35,6 @@ def mermaid(workflow: Workflow) -> str:
     lines = [line for line in lines if "classDef" not in line and not line.strip().startswith("Class ")]
     for state in workflow.spec.open.at:
         lines.append(f"  [*] --> {state}: open at")
-    for name in workflow.final_states:
+    for name in [n for n, st in workflow.spec.states.items() if st.final]:  # in file order: stable output
         lines.append(f"  {name} --> [*]")
     return "\n".join(line for i, line in enumerate(lines) if line.strip() or (i and lines[i - 1].strip())) + "\n"
