@@ -1,4 +1,4 @@
-"""`caseclock demo`: a handful of disputes recorded late, run through the real engine on SQLite.
+"""`caseclock demo`: a handful of cases recorded late, run through the real engine on SQLite.
 
 The demo runs "as at" a fixed moment on a simulated clock, so its dates are the same every day
 it is run and can be checked by hand against the calendar.
@@ -33,7 +33,7 @@ def run(database: Path, console: Console) -> Engine:
     logs.configure(level="warning")
     clock = SimulatedClock(AS_AT)
     engine = Engine(Store.open(f"sqlite:///{database}"), Registry.load(), WorkingCalendar(), clock)
-    console.print(f"caseclock demo: DRP cases on {database}, as at {AS_AT:%A %d %B %Y %H:%M} (Europe/London)\n")
+    console.print(f"caseclock demo: disputes, a child looked after and a child protection enquiry on {database}, as at {AS_AT:%A %d %B %Y %H:%M} (Europe/London)\n")
 
     # 1. raised informally a week before Christmas; nobody responds, so every stage escalates itself
     engine.open_case("drp", "DRP-0001", at=_day("2025-12-15"), actor="iro.a",
@@ -58,6 +58,15 @@ def run(database: Path, console: Console) -> Engine:
                      data={"theme": "practice", "concern": "Health assessment outstanding"})
     engine.fire("DRP-0005", "withdraw", at=_day("2026-01-07"), actor="iro.b", role="iro", reason="action taken")
 
+    # a child became looked after the week before Christmas; the first review was held on time
+    engine.open_case("cla_review", "CLA-0001", at=_day("2025-12-19"), actor="business.support",
+                     data={"became_looked_after": "2025-12-17"})
+    engine.fire("CLA-0001", "review_held", at=_day("2026-01-14"), actor="iro.a", role="iro",
+                data={"next_review_on": "2026-04-08"})
+    # a strategy discussion decided to convene an initial child protection conference
+    engine.open_case("child_protection", "CP-0001", at=_day("2026-01-05"), actor="business.support",
+                     data={"strategy_discussion_on": "2026-01-05"})
+
     report = engine.tick(AS_AT)
     console.print(f"timers processed as at now: {report.expired} expired, {report.fired} escalated automatically, "
                   f"{report.reminders} reminders, {report.notified} notifications queued\n")
@@ -65,10 +74,12 @@ def run(database: Path, console: Console) -> Engine:
     table = Table(title="Cases", title_justify="left")
     for col in ("case", "state", "open deadlines (due)", "history"):
         table.add_column(col, overflow="fold")
-    for ref in ("DRP-0001", "DRP-0002", "DRP-0003", "DRP-0004", "DRP-0005"):
+    for ref in ("DRP-0001", "DRP-0002", "DRP-0003", "DRP-0004", "DRP-0005", "CLA-0001", "CP-0001"):
         view = engine.case(ref)
-        due = ", ".join(f"{d.name} {d.due_on}" for d in view.open_deadlines) or "-"
-        path = " -> ".join([h.to_state for h in engine.history(ref)])
+        due = ", ".join(f"{d.name} {d.due_on}" for d in sorted(view.open_deadlines, key=lambda d: d.due_on)[:4]) or "-"
+        if len(view.open_deadlines) > 4:
+            due += f" (+{len(view.open_deadlines) - 4} more)"
+        path = " -> ".join(dict.fromkeys(h.to_state for h in engine.history(ref)))
         table.add_row(ref, view.state, due, path)
     console.print(table)
 
