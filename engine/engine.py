@@ -355,6 +355,7 @@ class Engine:
                             due_at=d.due_at.isoformat(), late_by_s=int(late.total_seconds()))
             elif change.transition is not None:
                 report.fired += 1
+                report.opened.extend((n.row.id, n.row.due_at) for n in change.openings)
                 t = change.transition
                 log.info("transition", case_ref=snap.case_ref, workflow=snap.workflow, trigger=t.trigger,
                          from_state=t.from_state, to_state=t.to_state, version=snap.version, deadline=d.name,

@@ -139,6 +139,7 @@ class TickReport(_View):
     notified: int = 0
     reminders: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
+    opened: list[tuple[int, dt.datetime]] = field(default_factory=list)  # (id, due_at) of deadlines the fired triggers opened
 
 
 @dataclass(frozen=True)

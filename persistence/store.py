@@ -477,13 +477,16 @@ class Store:
         with self.read() as s:
             return s.get(OutboxRow, outbox_id)
 
-    def outbox_delivered(self, outbox_id: int, at: dt.datetime) -> bool:
+    def outbox_delivered(self, outbox_ids: list[int], at: dt.datetime) -> int:
+        """Mark notifications delivered (one transaction for a batch); returns how many were still pending."""
+        if not outbox_ids:
+            return 0
         with self.db.writer.begin() as conn:
             return conn.execute(
-                update(OutboxRow.__table__).where(OutboxRow.id == outbox_id, OutboxRow.status == "pending")
+                update(OutboxRow.__table__).where(OutboxRow.id.in_(outbox_ids), OutboxRow.status == "pending")
                 .values(status="delivered", delivered_at=at, attempts=OutboxRow.attempts + 1,
                         claimed_by=None, claimed_until=None)
-            ).rowcount == 1
+            ).rowcount
 
     def outbox_failed(self, outbox_id: int, worker: str, error: str, next_attempt_at: dt.datetime,
                       max_attempts: int) -> str | None:

@@ -1,0 +1,455 @@
+"""The timer worker: runs every due `on_expiry`, reminder and notification, exactly once.
+
+The deadlines, reminders and outbox tables are the only record of a timer. APScheduler (3.x,
+in-memory job store) only wakes the process - at the next due time and on a periodic sweep, with
+`coalesce=True`, `max_instances=1`, `misfire_grace_time=None` - and the work is claimed in the
+database:
+
+    claim   one short transaction leases up to `batch` due rows, oldest first
+            (PostgreSQL: ... FOR UPDATE SKIP LOCKED, so any number of workers share the work;
+            SQLite: one writer at a time, so in practice one worker)
+    process each row through the engine's per-row path (`Engine.expire_deadline`), whose guarded
+            write (`Store._apply`: the Expiry claim, the idempotency key, the case row version)
+            makes it exactly once even if a lease lapses and two workers race for a row
+    deliver outbox rows through a `Notifier` (engine.notify), retried with backoff, then dead
+
+A killed worker's leases run out (`lease_seconds`) and another worker takes its rows; SIGTERM
+stops a worker between two rows and gives its remaining leases back. Deadlines that fell due
+while no worker ran fire on start, oldest first, at their original due time (so the next stage's
+deadline counts from there); the `mark_missed` policy instead marks those more than
+`max_lateness` late as expired ("skipped: ...") and notifies, without firing.
+
+Time comes from the engine's Clock; only the scheduler's wake-ups use real time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import os
+import re
+import secrets
+import socket
+import threading
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from .notify import LogNotifier, Notifier, backoff, build_notifier
+
+log = structlog.get_logger("caseclock.worker")
+
+POLICIES = ("fire", "mark_missed")
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_span(text: str) -> dt.timedelta:
+    """'30d', '12h', '90m', '45s', '2w' -> timedelta (elapsed time, not working days)."""
+    match = _SPAN.match(str(text))
+    if not match:
+        raise ValueError(f"cannot read duration {text!r}: expected a number and s, m, h, d or w, e.g. '30d'")
+    return dt.timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2).lower()])
+
+
+def _base_config(section: str) -> dict[str, Any]:
+    from .settings import _defaults
+
+    return dict((_defaults() or {}).get(section) or {})
+
+
+def _pick(env: dict[str, str], name: str, base: dict[str, Any], key: str, default: Any) -> Any:
+    value = env.get(name)
+    if value not in (None, ""):
+        return value
+    value = base.get(key)
+    return default if value is None else value
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    sweep_seconds: float = 30.0
+    batch: int = 100
+    lease_seconds: float = 60.0
+    expiry_policy: str = "fire"
+    max_lateness: dt.timedelta = dt.timedelta(days=30)
+
+    def __post_init__(self):
+        if self.expiry_policy not in POLICIES:
+            raise ValueError(f"expiry policy must be one of {', '.join(POLICIES)}, not {self.expiry_policy!r}")
+        if self.batch < 1 or self.lease_seconds <= 0 or self.sweep_seconds <= 0:
+            raise ValueError("batch, lease_seconds and sweep_seconds must be positive")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> "WorkerSettings":
+        """config/caseclock.yaml `worker:`, overridden by CASECLOCK_* variables, then by `overrides`."""
+        env = dict(os.environ if env is None else env)
+        base = _base_config("worker")
+        values = dict(
+            sweep_seconds=float(_pick(env, "CASECLOCK_SWEEP_SECONDS", base, "sweep_seconds", 30)),
+            batch=int(_pick(env, "CASECLOCK_WORKER_BATCH", base, "batch", 100)),
+            lease_seconds=float(_pick(env, "CASECLOCK_LEASE_SECONDS", base, "lease_seconds", 60)),
+            expiry_policy=str(_pick(env, "CASECLOCK_EXPIRY_POLICY", base, "expiry_policy", "fire")),
+            max_lateness=parse_span(_pick(env, "CASECLOCK_MAX_LATENESS", base, "max_lateness", "30d")),
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    notifier: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_timeout_seconds: float = 10.0
+    max_attempts: int = 8
+    backoff_seconds: float = 30.0
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "caseclock@localhost"
+    smtp_to: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "NotifySettings":
+        env = dict(os.environ if env is None else env)
+        base = _base_config("notify")
+        return cls(
+            notifier=_pick(env, "CASECLOCK_NOTIFIER", base, "notifier", None),
+            webhook_url=_pick(env, "CASECLOCK_WEBHOOK_URL", base, "webhook_url", None),
+            webhook_secret=_pick(env, "CASECLOCK_WEBHOOK_SECRET", base, "webhook_secret", None),
+            webhook_timeout_seconds=float(_pick(env, "CASECLOCK_WEBHOOK_TIMEOUT", base, "webhook_timeout_seconds", 10)),
+            max_attempts=int(_pick(env, "CASECLOCK_WEBHOOK_MAX_ATTEMPTS", base, "max_attempts", 8)),
+            backoff_seconds=float(_pick(env, "CASECLOCK_RETRY_BACKOFF_SECONDS", base, "backoff_seconds", 30)),
+            smtp_host=_pick(env, "CASECLOCK_SMTP_HOST", base, "smtp_host", None),
+            smtp_port=int(_pick(env, "CASECLOCK_SMTP_PORT", base, "smtp_port", 25)),
+            smtp_from=str(_pick(env, "CASECLOCK_SMTP_FROM", base, "smtp_from", "caseclock@localhost")),
+            smtp_to=_pick(env, "CASECLOCK_SMTP_TO", base, "smtp_to", None),
+        )
+
+
+@dataclass
+class SweepReport:
+    """What one or more sweeps did."""
+
+    claimed: int = 0
+    expired: int = 0
+    fired: int = 0
+    skipped: int = 0
+    reminders: int = 0
+    notified: int = 0
+    errors: int = 0  # rows left for a later try (database unavailable); their lease lapses
+    max_late_s: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, other: "SweepReport") -> "SweepReport":
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            setattr(self, f.name, max(mine, theirs) if f.name == "max_late_s" else mine + theirs)
+        return self
+
+    @property
+    def did_something(self) -> bool:
+        return bool(self.claimed or self.reminders)
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+
+    def add(self, other: "DeliveryReport") -> "DeliveryReport":
+        self.delivered += other.delivered
+        self.retried += other.retried
+        self.dead += other.dead
+        return self
+
+
+_TRANSIENT = (OperationalError, InterfaceError)
+
+
+class Worker:
+    """Claims and runs due timers and delivers notifications for one Engine (one process may
+    run one Worker; any number of processes may share a PostgreSQL database)."""
+
+    def __init__(self, engine, *, settings: WorkerSettings | None = None, notifier: Notifier | None = None,
+                 notify_settings: NotifySettings | None = None, worker_id: str | None = None):
+        self.engine = engine
+        self.store = engine.store
+        self.clock = engine.clock
+        self.settings = settings or WorkerSettings()
+        self.notify_settings = notify_settings or NotifySettings()
+        self.notifier = notifier or LogNotifier()
+        self.worker_id = worker_id or f"{socket.gethostname()[:64]}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.lease = dt.timedelta(seconds=self.settings.lease_seconds)
+        # a slow endpoint must not outlive the lease on the rows it is working through
+        self.outbox_batch = 10
+        self.outbox_lease = self.lease + dt.timedelta(
+            seconds=self.outbox_batch * (self.notify_settings.webhook_timeout_seconds + 1))
+        self._stopping = threading.Event()
+        self._timers_lock = threading.Lock()
+        self._deliver_lock = threading.Lock()
+        self.scheduler = None
+        self.started: dt.datetime | None = None
+
+    @classmethod
+    def from_settings(cls, engine, settings: WorkerSettings | None = None,
+                      notify_settings: NotifySettings | None = None, **kw) -> "Worker":
+        notify_settings = notify_settings or NotifySettings.from_env()
+        return cls(engine, settings=settings or WorkerSettings.from_env(), notifier=build_notifier(notify_settings),
+                   notify_settings=notify_settings, **kw)
+
+    @property
+    def max_lateness(self) -> dt.timedelta | None:
+        return self.settings.max_lateness if self.settings.expiry_policy == "mark_missed" else None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    # ---- timers ------------------------------------------------------------------------------
+
+    def sweep(self) -> SweepReport:
+        """Claim and process every expiry and reminder due now, oldest first, until none is left
+        (or the worker is stopping). Rows other workers hold are left to them."""
+        report = SweepReport()
+        self._sweep_expiries(report)
+        if not self.stopping:
+            self._sweep_reminders(report)
+        if report.did_something:
+            log.info("sweep", worker=self.worker_id, claimed=report.claimed, expired=report.expired,
+                     fired=report.fired, skipped=report.skipped, failed=len(report.failed),
+                     reminders=report.reminders, errors=report.errors, max_late_s=report.max_late_s)
+        return report
+
+    def _sweep_expiries(self, report: SweepReport) -> None:
+        size = self.settings.batch
+        while not self.stopping:
+            now = self.clock.now()
+            batch = self.store.claim_expiries(self.worker_id, now, now + self.lease, size)
+            if not batch:
+                return
+            report.claimed += len(batch)
+            # strict due order: a deadline opened by an escalation that is itself already due
+            # joins this batch if it falls before the batch's last row (it would otherwise wait
+            # behind rows due after it); rows after that wait for the next claim, in order.
+            horizon = batch[-1].due_at if len(batch) == size else None
+            queue = [(d.due_at, d.id, d) for d in batch]
+            heapq.heapify(queue)
+            while queue:
+                if self.stopping:
+                    self.store.release_claims(self.worker_id, [d.id for _, _, d in queue])
+                    return
+                _, _, deadline = heapq.heappop(queue)
+                opened = self._expire_one(deadline, report)
+                if opened:
+                    at = self.clock.now()
+                    follow = [i for i, due in opened if due <= at and (horizon is None or due <= horizon)]
+                    if follow:
+                        more = self.store.claim_expiries(self.worker_id, at, at + self.lease, len(follow), ids=follow)
+                        report.claimed += len(more)
+                        for d in more:
+                            heapq.heappush(queue, (d.due_at, d.id, d))
+
+    def _expire_one(self, deadline, report: SweepReport) -> list[tuple[int, dt.datetime]]:
+        """Process one claimed deadline; return the (id, due_at) of deadlines its trigger opened."""
+        at = self.clock.now()
+        try:
+            result = self.engine.expire_deadline(deadline, at, max_lateness=self.max_lateness)
+        except _TRANSIENT as exc:
+            report.errors += 1
+            log.error("timer not processed; it will be retried", worker=self.worker_id, deadline_id=deadline.id,
+                      deadline=deadline.name, error=f"{type(exc).__name__}")
+            return []
+        except Exception as exc:  # a bug or a broken definition: record it once, never loop on it
+            reason = f"{type(exc).__name__}: {exc}"
+            try:
+                if self.engine.fail_deadline(deadline, at, reason):
+                    report.expired += 1
+                    report.failed.append({"deadline_id": str(deadline.id), "deadline": deadline.name, "reason": reason})
+            except _TRANSIENT:
+                report.errors += 1
+            log.error("timer error", worker=self.worker_id, deadline_id=deadline.id, deadline=deadline.name,
+                      error=type(exc).__name__)
+            return []
+        report.expired += result.expired
+        report.fired += result.fired
+        report.notified += result.notified
+        report.failed.extend(result.failed)
+        if result.expired:
+            late = int((at - deadline.due_at).total_seconds())
+            report.max_late_s = max(report.max_late_s, late)
+            if not result.fired and not result.failed and self.max_lateness is not None and at - deadline.due_at > self.max_lateness:
+                report.skipped += 1
+        return result.opened
+
+    def _sweep_reminders(self, report: SweepReport) -> None:
+        while not self.stopping:
+            now = self.clock.now()
+            batch = self.store.claim_reminders(self.worker_id, now, now + self.lease, self.settings.batch)
+            if not batch:
+                return
+            for reminder, deadline, case in batch:
+                if self.stopping:
+                    self.store.release_claims(self.worker_id)
+                    return
+                try:
+                    result = self.engine.send_reminder(reminder, deadline, case.case_ref, case.workflow, self.clock.now())
+                except _TRANSIENT as exc:
+                    report.errors += 1
+                    log.error("reminder not processed; it will be retried", worker=self.worker_id,
+                              reminder_id=reminder.id, error=type(exc).__name__)
+                    continue
+                report.reminders += result.reminders
+                report.notified += result.reminders
+
+    # ---- notifications -----------------------------------------------------------------------
+
+    def deliver(self) -> DeliveryReport:
+        """Deliver every notification due now; failures back off, and die after max_attempts."""
+        report = DeliveryReport()
+        cfg = self.notify_settings
+        while not self.stopping:
+            now = self.clock.now()
+            rows = self.store.claim_outbox(self.worker_id, now, now + self.outbox_lease, self.outbox_batch)
+            if not rows:
+                break
+            delivered: list[int] = []  # marked in one transaction per batch: a crash re-sends them (same keys)
+            for row in rows:
+                if self.stopping:
+                    break
+                try:
+                    self.notifier.deliver(row)
+                except Exception as exc:
+                    error = str(exc) or type(exc).__name__
+                    attempts = row.attempts + 1
+                    retry_at = self.clock.now() + backoff(attempts, cfg.backoff_seconds)
+                    status = self.store.outbox_failed(row.id, self.worker_id, error, retry_at, cfg.max_attempts)
+                    if status == "dead":
+                        report.dead += 1
+                        log.error("notification dead-lettered", outbox_id=row.id, kind=row.kind, case_ref=row.case_ref,
+                                  attempts=attempts, error=error)
+                    elif status == "pending":
+                        report.retried += 1
+                        log.warning("notification failed; will retry", outbox_id=row.id, kind=row.kind,
+                                    case_ref=row.case_ref, attempts=attempts, retry_at=retry_at.isoformat(), error=error)
+                else:
+                    delivered.append(row.id)
+            report.delivered += self.store.outbox_delivered(delivered, self.clock.now())
+        if self.stopping:
+            self.store.release_claims(self.worker_id)
+        return report
+
+    # ---- running -----------------------------------------------------------------------------
+
+    def run_once(self, *, wait_for_others: bool = True, max_wait: float | None = None) -> tuple[SweepReport, DeliveryReport]:
+        """Process everything due now and deliver what is queued, then return. With
+        `wait_for_others`, rows due now but leased by other (or dead) workers are waited for
+        until they are done or their lease lapses and this worker takes them (real time)."""
+        self._announce()
+        sweeps, deliveries = SweepReport(), DeliveryReport()
+        waited = 0.0
+        while not self.stopping:
+            round_ = self.sweep()
+            sweeps.add(round_)
+            deliveries.add(self.deliver())
+            if not wait_for_others or self.stopping:
+                break
+            counts = self.store.due_counts(self.clock.now())
+            if not counts["expiries"] and not counts["reminders"]:
+                break
+            if round_.errors and not round_.expired:
+                break  # the database is failing us: leave the rest to the next run
+            pause = 0.05 if round_.did_something else 0.25
+            if max_wait is not None and waited + pause > max_wait:
+                break
+            waited += pause
+            self._stopping.wait(pause)
+        if self.stopping:
+            self.store.release_claims(self.worker_id)
+        return sweeps, deliveries
+
+    def _announce(self) -> None:
+        if self.started is not None:
+            return
+        self.started = self.clock.now()
+        counts = self.store.due_counts(self.started)
+        log.info("worker started", worker=self.worker_id, database=self.store.db.dialect,
+                 policy=self.settings.expiry_policy, due_expiries=counts["expiries"],
+                 due_reminders=counts["reminders"], due_notifications=counts["outbox"])
+
+    def start(self) -> None:
+        """Run in background threads: an immediate catch-up sweep, then a wake-up at each next due
+        time and a sweep every `sweep_seconds`. Returns at once; `stop()` ends it."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self._announce()
+        self.scheduler = BackgroundScheduler(
+            timezone=dt.timezone.utc,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        every = self.settings.sweep_seconds
+        self.scheduler.add_job(self._timers_job, "interval", seconds=every, id="sweep")
+        self.scheduler.add_job(self._deliver_job, "interval", seconds=every, id="deliver")
+        self.scheduler.add_job(self._timers_job, "date", id="wake")  # now: catch up on start
+        self.scheduler.start()
+
+    def stop(self, wait: bool = True) -> None:
+        """Stop between two rows: the row in hand is finished (or rolled back), leases on rows not
+        yet processed are given back, so nothing claimed is lost."""
+        self._stopping.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=wait)
+        released = self.store.release_claims(self.worker_id)
+        log.info("worker stopped", worker=self.worker_id, released=released)
+
+    def wake(self) -> None:
+        """Sweep soon (e.g. a command just opened a deadline that is already due); a burst of
+        calls coalesces into one sweep. Without this, such a deadline waits for the periodic sweep."""
+        self._schedule("wake", self._timers_job, 0.05)
+
+    def _timers_job(self) -> None:
+        with self._timers_lock:
+            if self.stopping:
+                return
+            try:
+                report = self.sweep()
+            except Exception as exc:  # keep the scheduler alive; the next sweep retries
+                log.error("sweep failed", worker=self.worker_id, error=f"{type(exc).__name__}: {exc}")
+                report = SweepReport()
+            if report.notified:
+                self._schedule("deliver-now", self._deliver_job, 0.0)
+            self._schedule_next("wake", self._timers_job, ("expiries", "reminders"))
+
+    def _deliver_job(self) -> None:
+        with self._deliver_lock:
+            if self.stopping:
+                return
+            try:
+                self.deliver()
+            except Exception as exc:
+                log.error("delivery failed", worker=self.worker_id, error=f"{type(exc).__name__}: {exc}")
+            self._schedule_next("deliver-wake", self._deliver_job, ("outbox",))
+
+    def _schedule_next(self, job_id: str, func, kinds: tuple[str, ...]) -> None:
+        try:
+            now = self.clock.now()
+            nxt = self.store.next_wakeup(now, kinds)
+        except _TRANSIENT:
+            return
+        if nxt is None:
+            return
+        delay = (nxt - now).total_seconds()
+        if delay < self.settings.sweep_seconds:  # otherwise the periodic sweep comes first
+            self._schedule(job_id, func, max(delay, 0.05))
+
+    def _schedule(self, job_id: str, func, delay: float) -> None:
+        if self.scheduler is None or self.stopping:
+            return
+        run_date = self.clock.now() + dt.timedelta(seconds=delay)  # the scheduler runs on real time
+        try:
+            self.scheduler.add_job(func, "date", run_date=run_date, id=job_id, replace_existing=True)
+        except Exception:  # the scheduler is shutting down
+            pass
