@@ -1,0 +1,157 @@
+"""A thin REST layer over the Engine (FastAPI), with the timer worker embedded.
+
+    POST /cases                      {workflow, case_ref, at, data, state, actor, reason, idempotency_key}
+    POST /cases/{ref}/events         {trigger, at, actor, role, reason, data, idempotency_key, expected_version}
+    GET  /cases/{ref}                state, data, deadlines
+    GET  /cases/{ref}/history
+    GET  /overdue?at=...
+    GET  /upcoming?within=10wd&at=...
+
+Errors: CaseNotFound 404; CaseExists, ConflictError, IdempotencyMismatch 409; any other refused
+command (CaseError) 422; DefinitionError (unknown workflow, bad definition) 400; an unreadable
+date or offset 422. Every error body is {"error": <class>, "detail": <message>}.
+`at` is an ISO datetime (with zone, or Europe/London without) or a date (its start, London).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from .calendar import LONDON, parse_offset
+from .errors import (
+    CalendarError,
+    CaseError,
+    CaseExists,
+    CaseNotFound,
+    ConflictError,
+    DefinitionError,
+    IdempotencyMismatch,
+)
+
+
+class OpenCase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    workflow: str
+    case_ref: str
+    at: str | None = None
+    data: dict[str, Any] | None = None
+    state: str | None = None
+    actor: str = "api"
+    reason: str | None = None
+    idempotency_key: str | None = None
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    trigger: str
+    at: str | None = None
+    actor: str = "api"
+    role: str | None = None
+    reason: str | None = None
+    data: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    expected_version: int | None = None
+
+
+class BadMoment(ValueError):
+    pass
+
+
+def moment(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(0), tzinfo=LONDON)
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise BadMoment(f"'{text}' is not a date (YYYY-MM-DD) or ISO datetime") from None
+    return value if value.tzinfo else value.replace(tzinfo=LONDON)
+
+
+def create_app(engine, worker=None) -> FastAPI:
+    """The app for one Engine; `worker` (engine.worker.Worker), if given, runs in background
+    threads for the app's lifetime and stops cleanly (leases given back) on shutdown."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(title="caseclock", lifespan=lifespan)
+    app.state.engine = engine
+    app.state.worker = worker
+
+    def error(status: int, exc: Exception) -> JSONResponse:
+        return JSONResponse(status_code=status, content={"error": type(exc).__name__, "detail": str(exc)})
+
+    @app.exception_handler(CaseError)
+    async def _case_error(_request: Request, exc: CaseError):
+        if isinstance(exc, CaseNotFound):
+            return error(404, exc)
+        if isinstance(exc, (CaseExists, ConflictError, IdempotencyMismatch)):
+            return error(409, exc)
+        return error(422, exc)
+
+    @app.exception_handler(DefinitionError)
+    async def _definition_error(_request: Request, exc: DefinitionError):
+        return error(400, exc)
+
+    @app.exception_handler(BadMoment)
+    async def _bad_moment(_request: Request, exc: BadMoment):
+        return error(422, exc)
+
+    @app.exception_handler(CalendarError)
+    async def _calendar_error(_request: Request, exc: CalendarError):
+        return error(422, exc)
+
+    @app.post("/cases", status_code=201)
+    def open_case(body: OpenCase) -> dict[str, Any]:
+        view = engine.open_case(body.workflow, body.case_ref, at=moment(body.at), data=body.data, state=body.state,
+                                actor=body.actor, reason=body.reason, idempotency_key=body.idempotency_key)
+        if worker is not None:
+            worker.wake()  # a backdated case may open a deadline that is already due
+        return view.to_dict()
+
+    @app.post("/cases/{case_ref}/events")
+    def fire(case_ref: str, body: Event) -> dict[str, Any]:
+        result = engine.fire(case_ref, body.trigger, at=moment(body.at), actor=body.actor, role=body.role,
+                             reason=body.reason, data=body.data, idempotency_key=body.idempotency_key,
+                             expected_version=body.expected_version)
+        if worker is not None:
+            worker.wake()
+        return {"outcome": result.to_dict(), "case": engine.case(case_ref).to_dict()}
+
+    @app.get("/cases/{case_ref}")
+    def show(case_ref: str) -> dict[str, Any]:
+        return engine.case(case_ref).to_dict()
+
+    @app.get("/cases/{case_ref}/history")
+    def history(case_ref: str) -> list[dict[str, Any]]:
+        return [h.to_dict() for h in engine.history(case_ref)]
+
+    @app.get("/overdue")
+    def overdue(at: str | None = None) -> list[dict[str, Any]]:
+        return [i.to_dict() for i in engine.overdue(moment(at))]
+
+    @app.get("/upcoming")
+    def upcoming(within: str = "10wd", at: str | None = None) -> list[dict[str, Any]]:
+        amount, unit = parse_offset(within)
+        return [i.to_dict() for i in engine.upcoming(amount, unit, moment(at))]
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"ok": True, "worker": None if worker is None else worker.worker_id}
+
+    return app
