@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
+import tempfile
 
 import pytest
 from sqlalchemy import text
@@ -52,6 +54,48 @@ def database_url(tmp_path, _pg_migrated) -> str:
         database.dispose()
         return _pg_migrated
     return f"sqlite:///{tmp_path / 'caseclock.db'}"
+
+
+@pytest.fixture(scope="session")
+def pg_server_url():
+    """A PostgreSQL URL for tests that need PostgreSQL itself (SKIP LOCKED, several processes):
+    CASECLOCK_TEST_DATABASE_URL if set, else a throwaway server started on a temp dir."""
+    if PG_URL:
+        yield _pg_migrated_url(PG_URL)
+        return
+    from . import pgserver
+
+    if not pgserver.available():
+        pytest.skip("no PostgreSQL binaries (apt-get install postgresql-15, or set CASECLOCK_TEST_DATABASE_URL)")
+    # not under pytest's tmp dir: that is private to root, and the server runs as `postgres`
+    directory = tempfile.mkdtemp(prefix="caseclock-pg-")
+    try:
+        url = pgserver.start(directory)
+        yield _pg_migrated_url(url)
+    finally:
+        pgserver.stop(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _pg_migrated_url(url: str) -> str:
+    database = connect(url)
+    migrate(database)
+    database.dispose()
+    return url
+
+
+def truncate(url: str) -> None:
+    database = connect(url)
+    with database.writer.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    database.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_server_url) -> str:
+    """An empty, migrated PostgreSQL database (for @pytest.mark.postgres tests)."""
+    truncate(pg_server_url)
+    return pg_server_url
 
 
 @pytest.fixture
