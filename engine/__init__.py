@@ -6,7 +6,6 @@ The public API: build an `Engine` from a `Store`, a `Registry` of workflows, a
 
 from .calendar import Nation, Unit, WorkingCalendar
 from .clock import Clock, SimulatedClock, SystemClock
-from .engine import Engine
 from .errors import (
     CalendarError,
     CaseclockError,
@@ -28,7 +27,24 @@ from .errors import (
 from .registry import Registry
 from .views import CaseView, DeadlineView, HistoryEntry, Outcome, OverdueItem, TickReport, UpcomingItem
 
-from persistence.store import Store  # noqa: E402  (re-exported for embedding)
+
+def __getattr__(name: str):
+    """Engine and Store load on first use: `persistence` imports `engine.errors`, so importing
+    them here eagerly would make `import persistence.store` on its own circular."""
+    if name == "Engine":
+        from .engine import Engine
+
+        return Engine
+    if name == "Store":
+        from persistence.store import Store
+
+        return Store
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"Engine", "Store"})
+
 
 __all__ = [
     "CalendarError", "CaseError", "CaseExists", "CaseNotFound", "CaseView", "CaseclockError", "Clock",

@@ -74,3 +74,12 @@ def test_the_public_api_lists_every_public_name():
     modules = {"calendar", "clock", "engine", "errors", "registry", "views", "definition", "machine", "casedata",
                "yamlsource", "profiles", "logs", "settings", "cli", "demo", "diagram", "docs", "worker", "notify", "api"}
     assert exported - modules == set(engine.__all__)
+
+
+def test_the_persistence_layer_imports_on_its_own():
+    import subprocess
+    import sys
+
+    for module in ("persistence.store", "engine.errors", "engine"):
+        result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
