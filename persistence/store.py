@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlmodel import Session
@@ -127,6 +127,33 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+CASES = CaseRow.__table__
+TRANSITIONS = TransitionRow.__table__
+DEADLINES = DeadlineRow.__table__
+REMINDERS = ReminderRow.__table__
+OUTBOX = OutboxRow.__table__
+DEFINITIONS = DefinitionRow.__table__
+
+
+# statements on every command's path, built once: parameters bind at execution, so SQLAlchemy
+# does not rebuild and re-key a statement per call
+_INSERT_TRANSITION = insert(TRANSITIONS).returning(TRANSITIONS.c.id)
+_INSERT_DEADLINE = insert(DEADLINES).returning(DEADLINES.c.id)
+_CLOSE_DEADLINE = (
+    update(DEADLINES).where(DEADLINES.c.id == bindparam("b_id"), DEADLINES.c.status == OPEN)
+    .values(status=bindparam("b_status"), closed_at=bindparam("b_closed_at"))
+)
+_CANCEL_REMINDERS = (
+    update(REMINDERS).where(REMINDERS.c.deadline_id == bindparam("b_deadline_id"), REMINDERS.c.sent_at.is_(None))
+    .values(cancelled=True)
+)
+
+
+def _values(row, table) -> dict[str, Any]:
+    """A model instance's column values, for a Core insert (the id is the database's)."""
+    return {c.name: getattr(row, c.name) for c in table.columns if c.name != "id"}
+
+
 class ClaimLost(Exception):
     """A guarded timer row was processed by someone else first; nothing was written."""
 
@@ -156,19 +183,21 @@ class Store:
         return Session(self.db.reader, expire_on_commit=False)
 
     def case(self, case_ref: str) -> CaseSnapshot | None:
-        with self.read() as s:
-            row = s.exec(select(CaseRow).where(CaseRow.case_ref == case_ref)).scalars().first()
-            return self._snapshot(s, row) if row else None
+        return self._snapshot(CASES.c.case_ref == case_ref)
 
     def case_by_id(self, case_id: int) -> CaseSnapshot | None:
-        with self.read() as s:
-            row = s.get(CaseRow, case_id)
-            return self._snapshot(s, row) if row else None
+        return self._snapshot(CASES.c.id == case_id)
 
-    def _snapshot(self, s: Session, row: CaseRow) -> CaseSnapshot:
-        deadlines = s.exec(
-            select(DeadlineRow).where(DeadlineRow.case_id == row.id, DeadlineRow.status == OPEN).order_by(DeadlineRow.id)
-        ).scalars().all()
+    def _snapshot(self, where) -> CaseSnapshot | None:
+        """The case and its open deadlines, read with Core: this is on every command's path,
+        and plain rows cost a fraction of ORM instances."""
+        with self.db.reader.connect() as conn:
+            row = conn.execute(select(CASES).where(where)).first()
+            if row is None:
+                return None
+            deadlines = conn.execute(
+                select(DEADLINES).where(DEADLINES.c.case_id == row.id, DEADLINES.c.status == OPEN).order_by(DEADLINES.c.id)
+            ).all()
         return CaseSnapshot(
             id=row.id, case_ref=row.case_ref, workflow=row.workflow, version=row.version,
             authority=row.authority, state=row.state, data=dict(row.data), opened_at=row.opened_at,
@@ -259,95 +288,92 @@ class Store:
     def apply(self, change: Change) -> int:
         """Write a Change atomically; return the case id. Raises ConflictError, CaseExists,
         ClaimLost, or IntegrityError (an idempotency key reused concurrently)."""
-        with Session(self.db.writer, expire_on_commit=False) as s:
-            with s.begin():
-                case_id = self._apply(s, change)
-        return case_id
+        with self.db.writer.begin() as conn:
+            return self._apply(conn, change)
 
-    def _apply(self, s: Session, change: Change) -> int:
+    def _apply(self, conn, change: Change) -> int:
+        """Every write of a command, as Core statements on one connection (the hot path)."""
         if change.expiry is not None:
-            guard = [DeadlineRow.id == change.expiry.deadline_id, DeadlineRow.expired_at.is_(None), DeadlineRow.status == OPEN]
+            guard = [DEADLINES.c.id == change.expiry.deadline_id, DEADLINES.c.expired_at.is_(None), DEADLINES.c.status == OPEN]
             if change.expiry.due_at is not None:
-                guard.append(DeadlineRow.due_at == change.expiry.due_at)
-            claimed = s.execute(
-                update(DeadlineRow).where(*guard)
-                .values(expired_at=change.expiry.expired_at, expiry_outcome=change.expiry.outcome)
+                guard.append(DEADLINES.c.due_at == change.expiry.due_at)
+            claimed = conn.execute(
+                update(DEADLINES).where(*guard).values(expired_at=change.expiry.expired_at, expiry_outcome=change.expiry.outcome)
             ).rowcount
             if claimed != 1:
                 raise ClaimLost(change.expiry.deadline_id)
         for rid in change.reminders_sent:
-            if s.execute(update(ReminderRow).where(ReminderRow.id == rid, ReminderRow.sent_at.is_(None),
-                                                   ReminderRow.cancelled.is_(False))
-                         .values(sent_at=change.effective_at)).rowcount != 1:
+            sent = conn.execute(
+                update(REMINDERS).where(REMINDERS.c.id == rid, REMINDERS.c.sent_at.is_(None), REMINDERS.c.cancelled.is_(False))
+                .values(sent_at=change.effective_at)
+            ).rowcount
+            if sent != 1:
                 raise ClaimLost(rid)
         if change.reminders_cancelled:
-            s.execute(update(ReminderRow).where(ReminderRow.id.in_(change.reminders_cancelled)).values(cancelled=True))
-        if change.definition is not None and s.get(DefinitionRow, change.definition.version) is None:
-            s.add(change.definition)
-            s.flush()
+            conn.execute(update(REMINDERS).where(REMINDERS.c.id.in_(change.reminders_cancelled)).values(cancelled=True))
+        if change.definition is not None:
+            known = conn.execute(select(DEFINITIONS.c.version).where(DEFINITIONS.c.version == change.definition.version)).first()
+            if known is None:
+                conn.execute(insert(DEFINITIONS), _values(change.definition, DEFINITIONS))
         case_id = change.case_id
         new_version = change.expected_row_version + (1 if change.transition is not None else 0)
         if case_id is None:
-            if s.execute(select(CaseRow.id).where(CaseRow.case_ref == change.case_ref)).first():
+            if conn.execute(select(CASES.c.id).where(CASES.c.case_ref == change.case_ref)).first():
                 raise CaseExists(change.case_ref)
-            row = CaseRow(
-                case_ref=change.case_ref, workflow=change.workflow, version=change.version,
-                authority=change.authority, state=change.state, data=change.data or {},
-                opened_at=change.effective_at, last_effective_at=change.effective_at,
-                closed_at=change.closed_at, row_version=1,
-            )
-            s.add(row)
             try:
-                s.flush()
+                case_id = conn.execute(insert(CASES).values(
+                    case_ref=change.case_ref, workflow=change.workflow, version=change.version,
+                    authority=change.authority, state=change.state, data=change.data or {},
+                    opened_at=change.effective_at, last_effective_at=change.effective_at,
+                    closed_at=change.closed_at, row_version=1,
+                ).returning(CASES.c.id)).scalar_one()
             except IntegrityError:
                 raise CaseExists(change.case_ref) from None
-            case_id = row.id
             new_version = 1
         elif change.transition is not None:
             values: dict[str, Any] = {"row_version": new_version, "last_effective_at": change.effective_at}
             if change.state is not None:
                 values.update(state=change.state, data=change.data, closed_at=change.closed_at)
-            moved = s.execute(
-                update(CaseRow).where(CaseRow.id == case_id, CaseRow.row_version == change.expected_row_version).values(**values)
+            moved = conn.execute(
+                update(CASES).where(CASES.c.id == case_id, CASES.c.row_version == change.expected_row_version).values(**values)
             ).rowcount
             if moved != 1:
-                actual = s.execute(select(CaseRow.row_version).where(CaseRow.id == case_id)).scalar()
+                actual = conn.execute(select(CASES.c.row_version).where(CASES.c.id == case_id)).scalar()
                 raise ConflictError(change.case_ref, change.expected_row_version, actual)
         if change.transition is not None:
             t = change.transition
             t.case_id, t.seq = case_id, new_version
-            s.add(t)
+            t.id = conn.execute(_INSERT_TRANSITION, _values(t, TRANSITIONS)).scalar_one()
         for c in change.closings:
-            done = s.execute(
-                update(DeadlineRow).where(DeadlineRow.id == c.deadline_id, DeadlineRow.status == OPEN)
-                .values(status=c.status, closed_at=c.closed_at)
-            ).rowcount
+            done = conn.execute(_CLOSE_DEADLINE, {"b_id": c.deadline_id, "b_status": c.status, "b_closed_at": c.closed_at}).rowcount
             if done != 1:
                 raise ConflictError(change.case_ref)
-            s.execute(update(ReminderRow).where(ReminderRow.deadline_id == c.deadline_id, ReminderRow.sent_at.is_(None))
-                      .values(cancelled=True))
+            conn.execute(_CANCEL_REMINDERS, {"b_deadline_id": c.deadline_id})
         for deadline_id, due_on, due_at, calendar_version in change.moved:
-            s.execute(update(DeadlineRow).where(DeadlineRow.id == deadline_id)
-                      .values(due_on=due_on, due_at=due_at, calendar_version=calendar_version))
+            conn.execute(update(DEADLINES).where(DEADLINES.c.id == deadline_id)
+                         .values(due_on=due_on, due_at=due_at, calendar_version=calendar_version))
         for reminder_id, remind_on, remind_at in change.moved_reminders:
-            s.execute(update(ReminderRow).where(ReminderRow.id == reminder_id, ReminderRow.sent_at.is_(None))
-                      .values(remind_on=remind_on, remind_at=remind_at))
+            conn.execute(update(REMINDERS).where(REMINDERS.c.id == reminder_id, REMINDERS.c.sent_at.is_(None))
+                         .values(remind_on=remind_on, remind_at=remind_at))
         for new in change.openings:
             new.row.case_id = case_id
-            s.add(new.row)
-        if change.openings:
-            s.flush()
-            for new in change.openings:
-                for r in new.reminders:
-                    s.add(ReminderRow(deadline_id=new.row.id, case_id=case_id, offset=r.offset,
-                                      remind_on=r.remind_on, remind_at=r.remind_at))
-        for n in change.notifications:
-            s.add(OutboxRow(idempotency_key=n.idempotency_key, case_ref=change.case_ref, kind=n.kind,
-                            payload=n.payload, created_at=change.effective_at or n.due_at,
-                            next_attempt_at=n.due_at))
-        s.flush()
+            new.row.id = conn.execute(_INSERT_DEADLINE, _values(new.row, DEADLINES)).scalar_one()
+        reminders = [
+            {"deadline_id": new.row.id, "case_id": case_id, "offset": r.offset, "remind_on": r.remind_on,
+             "remind_at": r.remind_at, "cancelled": False}
+            for new in change.openings for r in new.reminders
+        ]
+        if reminders:
+            conn.execute(insert(REMINDERS), reminders)
+        if change.notifications:
+            conn.execute(insert(OUTBOX), [
+                {"idempotency_key": n.idempotency_key, "case_ref": change.case_ref, "kind": n.kind, "payload": n.payload,
+                 "created_at": change.effective_at or n.due_at, "status": "pending", "attempts": 0,
+                 "next_attempt_at": n.due_at}
+                for n in change.notifications
+            ])
         for child in change.spawned:
-            self._apply(s, child)
+            self._apply(conn, child)
         return case_id
 
     def iter_cases(self, batch: int = 1000) -> Iterator[CaseRow]:
