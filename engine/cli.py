@@ -287,9 +287,15 @@ def upcoming(
 @app.command()
 def tick(at: Annotated[Optional[str], typer.Option("--at", help="Process timers due at this time (default: now)")] = None) -> None:
     """Run every expiry action and reminder that is due, each exactly once."""
+    from .worker import WorkerSettings
+
     moment = parse_moment(at) if at else None
+    try:
+        policy = WorkerSettings.from_env()  # the same catch-up policy as the worker
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     engine = build_engine(SimulatedClock(moment) if moment else None)
-    report = engine.tick(moment)
+    report = engine.tick(moment, max_lateness=policy.max_lateness if policy.expiry_policy == "mark_missed" else None)
     out.print(f"expired {report.expired}, fired {report.fired}, reminders {report.reminders}, "
               f"notifications {report.notified}, failed {len(report.failed)}")
     for f in report.failed:

@@ -35,9 +35,9 @@ def _env() -> dict[str, str]:
     return env
 
 
-def caseclock(*args: str, db: Path | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
+def caseclock(*args: str, db: Path | None = None, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     database = ["--database", f"sqlite:///{db}"] if db else []
-    return subprocess.run(["caseclock", *database, *args], capture_output=True, text=True, env=_env(),
+    return subprocess.run(["caseclock", *database, *args], capture_output=True, text=True, env={**_env(), **(env or {})},
                           cwd=cwd, timeout=60)
 
 
@@ -298,3 +298,14 @@ def test_demo_prints_the_overdue_table(tmp_path):
         ["DRP-0003", "stage_3", "stage_3_response", "2026-01-15", "4"],
         ["DRP-0001", "stage_3", "stage_3_response", "2026-01-16", "3"],
     ]
+
+
+def test_tick_applies_the_mark_missed_catch_up_policy(tmp_path):
+    db = tmp_path / "policy.db"
+    ok(caseclock("open", "drp", "OLD-1", "--at", "2025-01-06", "--set", "theme=safety", "--set", "concern=c", db=db))
+    # informal response due Mon 13 Jan 2025 (7, 8, 9, 10, 13): far more than 30 days ago
+    ok(caseclock("tick", db=db, env={"CASECLOCK_EXPIRY_POLICY": "mark_missed"}))
+    shown = json.loads(ok(caseclock("show", "OLD-1", "--json", db=db)).stdout)
+    assert shown["state"] == "informal"  # not escalated
+    [expired] = [d for d in shown["deadlines"] if d["name"] == "informal_response"]
+    assert expired["expiry_outcome"].startswith("skipped: due 2025-01-13")
