@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from importlib.resources import files
+import importlib.util
 from pathlib import Path
 
 from .definition import Located, Workflow, WorkflowSpec, apply_overlay, read_located, validate
@@ -18,7 +18,15 @@ def bundled_dir(name: str) -> Path:
     here = _REPO_ROOT / name
     if (_REPO_ROOT / "pyproject.toml").is_file() and here.is_dir():
         return here
-    return Path(str(files(f"caseclock_{name}")))
+    return installed_dir(name)
+
+
+def installed_dir(name: str) -> Path:
+    """Where `pip install .` put the bundled YAML (a data-only package, `caseclock_<name>`)."""
+    spec = importlib.util.find_spec(f"caseclock_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"caseclock's bundled {name} are not installed (package caseclock_{name})")
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def workflow_files(paths: list[Path]) -> list[Path]:

@@ -83,3 +83,12 @@ def test_the_persistence_layer_imports_on_its_own():
     for module in ("persistence.store", "engine.errors", "engine"):
         result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
+
+
+def test_the_bundled_yaml_is_found_where_an_install_puts_it():
+    from engine.registry import installed_dir
+
+    assert (installed_dir("workflows") / "drp.yaml").is_file()
+    assert (installed_dir("config") / "caseclock.yaml").is_file()
+    assert sorted(p.stem for p in (installed_dir("config") / "authorities").glob("*.yaml")) == [
+        "croydon", "dudley", "gateshead", "shropshire", "sunderland"]
