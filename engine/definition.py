@@ -280,10 +280,9 @@ class Workflow:
 # loading
 
 
-def load_workflow_file(path: Path, bases: dict[str, "Located"] | None = None) -> Workflow:
-    """Load, resolve `extends:` and validate one workflow file."""
-    located = read_located(path)
-    return build_workflow(located, bases or {})
+def load_workflow_file(path: Path) -> Workflow:
+    """Load and validate one self-contained workflow file (`Registry.load` resolves `extends:`)."""
+    return validate(read_located(path))
 
 
 @dataclass
@@ -300,20 +299,6 @@ def read_located(path: Path) -> Located:
     if not isinstance(data, dict):
         raise DefinitionError([Problem(str(path), 1, "", "a workflow must be a mapping")])
     return Located(data, lines, str(path))
-
-
-def build_workflow(located: Located, bases: dict[str, Located]) -> Workflow:
-    """Resolve `extends:` against `bases` (raw base workflows by name) and validate."""
-    if isinstance(located.data, dict) and "extends" in located.data:
-        base_name = located.data["extends"]
-        if base_name not in bases:
-            file, line = locate(located.lines, ("extends",), located.file)
-            known = ", ".join(sorted(bases)) or "none"
-            raise DefinitionError(
-                [Problem(file, line, "extends", f"unknown base workflow '{base_name}' (known: {known})")]
-            )
-        located = apply_overlay(bases[base_name], located)
-    return validate(located)
 
 
 def apply_overlay(base: Located, overlay: Located, prefix: tuple = ()) -> Located:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import make_url
@@ -375,16 +375,6 @@ class Store:
         for child in change.spawned:
             self._apply(conn, child)
         return case_id
-
-    def iter_cases(self, batch: int = 1000) -> Iterator[CaseRow]:
-        last = 0
-        while True:
-            with self.read() as s:
-                rows = list(s.exec(select(CaseRow).where(CaseRow.id > last).order_by(CaseRow.id).limit(batch)).scalars())
-            if not rows:
-                return
-            yield from rows
-            last = rows[-1].id
 
     # ---- worker claims (engine/worker.py) -----------------------------------------------------
     #
