@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from engine import Engine, Registry, SimulatedClock, Store, WorkingCalendar, logs
-from engine.calendar import LONDON
+from engine.time.calendar import LONDON
 
 RAISED = {"theme": "drift_and_delay", "concern": "benchmark"}
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import func, select, text  # noqa: E402
 
 from engine import logs  # noqa: E402
-from engine.clock import SystemClock  # noqa: E402
+from engine.time.clock import SystemClock  # noqa: E402
 from persistence.models import DeadlineRow  # noqa: E402
 from persistence.store import Store  # noqa: E402
 from tests import pgserver  # noqa: E402
@@ -145,10 +145,10 @@ def startup(url: str, big: int) -> dict:
     subprocess.run(["caseclock", "--help"], cwd=REPO, env=env_for(url), stdout=subprocess.DEVNULL, check=True)
     bare = time.monotonic() - t
     # in-process: connect + migrate check + catch-up sweep (nothing due) + next wake-up query
-    from engine.calendar import WorkingCalendar
-    from engine.engine import Engine
-    from engine.registry import Registry
-    from engine.worker import Worker
+    from engine.time.calendar import WorkingCalendar
+    from engine.runtime.engine import Engine
+    from engine.language.registry import Registry
+    from engine.timers.worker import Worker
 
     t = time.monotonic()
     engine = Engine(Store.open(url), Registry.load(), WorkingCalendar(), SystemClock())

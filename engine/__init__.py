@@ -4,9 +4,9 @@ The public API: build an `Engine` from a `Store`, a `Registry` of workflows, a
 `WorkingCalendar` and (optionally) a `Clock`, then open cases, fire triggers and read deadlines.
 """
 
-from .calendar import Nation, Unit, WorkingCalendar
-from .clock import Clock, SimulatedClock, SystemClock
-from .errors import (
+from engine.time.calendar import Nation, Unit, WorkingCalendar
+from engine.time.clock import Clock, SimulatedClock, SystemClock
+from engine.errors import (
     CalendarError,
     CaseclockError,
     CaseError,
@@ -24,15 +24,15 @@ from .errors import (
     RoleNotAllowed,
     UnknownWorkflow,
 )
-from .registry import Registry
-from .views import CaseView, DeadlineView, HistoryEntry, Outcome, OverdueItem, TickReport, UpcomingItem
+from engine.language.registry import Registry
+from engine.runtime.views import CaseView, DeadlineView, HistoryEntry, Outcome, OverdueItem, TickReport, UpcomingItem
 
 
 def __getattr__(name: str):
     """Engine and Store load on first use: `persistence` imports `engine.errors`, so importing
     them here eagerly would make `import persistence.store` on its own circular."""
     if name == "Engine":
-        from .engine import Engine
+        from engine.runtime.engine import Engine
 
         return Engine
     if name == "Store":

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import yaml
 
+from engine.language.bundled import bundled_dir
 from persistence.db import DEFAULT_URL
 
 
 def _defaults() -> dict:
-    from .registry import bundled_dir
-
     path = bundled_dir("config") / "caseclock.yaml"
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 

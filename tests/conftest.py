@@ -15,10 +15,10 @@ import tempfile
 import pytest
 from sqlalchemy import text
 
-from engine.calendar import LONDON, WorkingCalendar
-from engine.clock import SimulatedClock
-from engine.engine import Engine
-from engine.registry import Registry
+from engine.time.calendar import LONDON, WorkingCalendar
+from engine.time.clock import SimulatedClock
+from engine.runtime.engine import Engine
+from engine.language.registry import Registry
 from persistence.db import connect, migrate
 from persistence.store import Store
 

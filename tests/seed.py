@@ -14,10 +14,10 @@ from typing import Callable
 
 from sqlalchemy import delete, insert, select
 
-from engine.calendar import LONDON, WorkingCalendar, local_date
-from engine.clock import SimulatedClock
-from engine.engine import Engine
-from engine.registry import Registry
+from engine.time.calendar import LONDON, WorkingCalendar, local_date
+from engine.time.clock import SimulatedClock
+from engine.runtime.engine import Engine
+from engine.language.registry import Registry
 from persistence.models import CaseRow, DeadlineRow, ReminderRow, TransitionRow
 from persistence.store import Store
 

@@ -8,11 +8,11 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.api import create_app
-from engine.calendar import WorkingCalendar
-from engine.clock import SystemClock
-from engine.engine import Engine
-from engine.worker import Worker, WorkerSettings
+from engine.interfaces.api import create_app
+from engine.time.calendar import WorkingCalendar
+from engine.time.clock import SystemClock
+from engine.runtime.engine import Engine
+from engine.timers.worker import Worker, WorkerSettings
 
 RAISED = {"theme": "drift_and_delay", "concern": "Permanence plan not progressed"}
 

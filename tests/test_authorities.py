@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from engine.calendar import Nation
-from engine.engine import Engine
+from engine.time.calendar import Nation
+from engine.runtime.engine import Engine
 from engine.errors import CaseError, CaseNotFound, ConditionNotMet, DefinitionError, InvalidCaseData, InvalidTrigger
-from engine.profiles import available, load_profile, profiles_dir
-from engine.registry import Registry
+from engine.language.profiles import available, load_profile, profiles_dir
+from engine.language.registry import Registry
 from persistence.models import TransitionRow
 
 from .conftest import at, d

@@ -15,8 +15,8 @@ import holidays
 import numpy as np
 import pytest
 
-from engine import calendar as calendar_module
-from engine.calendar import (
+from engine.time import calendar as calendar_module
+from engine.time.calendar import (
     LONDON,
     Computation,
     Nation,

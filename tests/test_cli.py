@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.registry import Registry
+from engine.language.registry import Registry
 
 REPO = Path(__file__).resolve().parent.parent
 BAD = REPO / "tests" / "definitions" / "bad"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.docs import render_all
+from engine.language.docs import render_all
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -13,8 +13,8 @@ import threading
 import pytest
 
 from engine import logs
-from engine.calendar import WorkingCalendar
-from engine.engine import Engine
+from engine.time.calendar import WorkingCalendar
+from engine.runtime.engine import Engine
 from engine.errors import (
     CaseExists,
     CaseNotFound,
@@ -26,7 +26,8 @@ from engine.errors import (
     InvalidTrigger,
     RoleNotAllowed,
 )
-from engine.registry import Registry, bundled_dir
+from engine.language.bundled import bundled_dir
+from engine.language.registry import Registry
 from persistence.models import OutboxRow, TransitionRow
 from persistence.store import Store
 

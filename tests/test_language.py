@@ -8,10 +8,11 @@ import textwrap
 
 import pytest
 
-from engine.calendar import WorkingCalendar
-from engine.engine import Engine
+from engine.time.calendar import WorkingCalendar
+from engine.runtime.engine import Engine
 from engine.errors import DefinitionError, InvalidCaseData
-from engine.registry import Registry, bundled_dir
+from engine.language.bundled import bundled_dir
+from engine.language.registry import Registry
 
 from .conftest import at, d
 

@@ -20,12 +20,12 @@ import pytest
 from typer.testing import CliRunner
 
 from engine import logs
-from engine.calendar import WorkingCalendar
-from engine.cli import app
-from engine.clock import SimulatedClock, SystemClock
-from engine.engine import Engine
-from engine.notify import LogNotifier, SmtpNotifier, WebhookNotifier, backoff, build_notifier, sign
-from engine.worker import NotifySettings, Worker
+from engine.time.calendar import WorkingCalendar
+from engine.interfaces.cli import app
+from engine.time.clock import SimulatedClock, SystemClock
+from engine.runtime.engine import Engine
+from engine.timers.notify import LogNotifier, SmtpNotifier, WebhookNotifier, backoff, build_notifier, sign
+from engine.timers.worker import NotifySettings, Worker
 from persistence.models import OutboxRow
 
 from .conftest import at

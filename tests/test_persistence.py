@@ -71,8 +71,7 @@ def test_the_public_api_lists_every_public_name():
     import engine
 
     exported = {name for name in dir(engine) if not name.startswith("_")}
-    modules = {"calendar", "clock", "engine", "errors", "registry", "views", "definition", "machine", "casedata",
-               "yamlsource", "profiles", "logs", "settings", "cli", "demo", "diagram", "docs", "worker", "notify", "api"}
+    modules = {"errors", "logs", "settings", "language", "time", "runtime", "timers", "interfaces"}
     assert exported - modules == set(engine.__all__)
 
 
@@ -86,7 +85,7 @@ def test_the_persistence_layer_imports_on_its_own():
 
 
 def test_the_bundled_yaml_is_found_where_an_install_puts_it():
-    from engine.registry import installed_dir
+    from engine.language.bundled import installed_dir
 
     assert (installed_dir("workflows") / "drp.yaml").is_file()
     assert (installed_dir("config") / "caseclock.yaml").is_file()

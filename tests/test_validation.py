@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.definition import json_schema, load_workflow_file
+from engine.language.definition import json_schema, load_workflow_file
 from engine.errors import DefinitionError, Problem
-from engine.registry import Registry, bundled_dir
+from engine.language.bundled import bundled_dir
+from engine.language.registry import Registry
 
 HERE = Path(__file__).resolve().parent
 GOOD = HERE / "definitions" / "good" / "minimal.yaml"

@@ -14,11 +14,12 @@ import time
 import pytest
 from sqlalchemy import select, update
 
-from engine.calendar import WorkingCalendar
-from engine.clock import SimulatedClock, SystemClock
-from engine.engine import Engine
-from engine.registry import Registry, bundled_dir
-from engine.worker import Worker, WorkerSettings, parse_span
+from engine.time.calendar import WorkingCalendar
+from engine.time.clock import SimulatedClock, SystemClock
+from engine.runtime.engine import Engine
+from engine.language.bundled import bundled_dir
+from engine.language.registry import Registry
+from engine.timers.worker import Worker, WorkerSettings, parse_span
 from persistence.models import DeadlineRow, OutboxRow, ReminderRow, TransitionRow
 from persistence.store import ClaimLost, Change, Expiry, Store
 

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from engine.clock import SystemClock
-from engine.registry import Registry, bundled_dir
+from engine.time.clock import SystemClock
+from engine.language.bundled import bundled_dir
+from engine.language.registry import Registry
 from persistence.models import CaseRow, DeadlineRow, OutboxRow, TransitionRow
 from persistence.store import Store
 

@@ -30,12 +30,12 @@ from persistence.store import (
     Store,
 )
 
-from .calendar import Unit, WorkingCalendar, due_at, local_date, parse_offset
-from .casedata import coerce, from_json, to_json
-from .clock import Clock, SystemClock, ensure_aware
-from .definition import OPEN_EVENT as OPEN_TRIGGER
-from .definition import DeadlineSpec, Workflow
-from .errors import (
+from engine.time.calendar import Unit, WorkingCalendar, due_at, local_date, parse_offset
+from engine.language.casedata import coerce, from_json, to_json
+from engine.time.clock import Clock, SystemClock, ensure_aware
+from engine.language.definition import OPEN_EVENT as OPEN_TRIGGER
+from engine.language.definition import DeadlineSpec, Workflow
+from engine.errors import (
     CaseError,
     CaseNotFound,
     ConditionNotMet,
@@ -46,9 +46,9 @@ from .errors import (
     InvalidTrigger,
     RoleNotAllowed,
 )
-from .machine import CaseMachine, NoTransition
-from .registry import Registry
-from .views import (
+from engine.runtime.machine import CaseMachine, NoTransition
+from engine.language.registry import Registry
+from engine.runtime.views import (
     CaseView,
     DeadlineView,
     Explanation,

@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .definition import FieldSpec, Workflow, value_problem
-from .errors import InvalidCaseData
+from engine.language.definition import FieldSpec, Workflow, value_problem
+from engine.errors import InvalidCaseData
 
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}

@@ -13,7 +13,7 @@ from typing import Any
 
 from transitions import Machine, MachineError
 
-from .definition import TransitionSpec, Workflow
+from engine.language.definition import TransitionSpec, Workflow
 
 
 class Token:

@@ -14,11 +14,11 @@ from rich.table import Table
 
 from persistence.store import Store
 
-from . import logs
-from .calendar import LONDON, WorkingCalendar
-from .clock import SimulatedClock
-from .engine import Engine
-from .registry import Registry
+from engine import logs
+from engine.time.calendar import LONDON, WorkingCalendar
+from engine.time.clock import SimulatedClock
+from engine.runtime.engine import Engine
+from engine.language.registry import Registry
 
 AS_AT = dt.datetime(2026, 1, 21, 9, 0, tzinfo=LONDON)
 

@@ -6,7 +6,7 @@ import copy
 
 from transitions.extensions import GraphMachine
 
-from .definition import Workflow
+from engine.language.definition import Workflow
 
 
 class _Model:

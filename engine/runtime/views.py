@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .calendar import Computation
+from engine.time.calendar import Computation
 
 
 def _jsonable(value: Any) -> Any:

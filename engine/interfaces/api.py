@@ -23,8 +23,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from .calendar import LONDON, parse_offset
-from .errors import (
+from engine.time.calendar import LONDON, parse_offset
+from engine.errors import (
     CalendarError,
     CaseError,
     CaseExists,

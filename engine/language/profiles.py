@@ -14,10 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .calendar import Nation, WorkingCalendar
-from .definition import Located, Name
-from .errors import DefinitionError, Problem
-from .yamlsource import dotted, load_yaml_file, locate
+from engine.time.calendar import Nation, WorkingCalendar
+from engine.language.definition import Located, Name
+from engine.language.bundled import bundled_dir
+from engine.errors import DefinitionError, Problem
+from engine.language.yamlsource import dotted, load_yaml_file, locate
 
 
 class CalendarSpec(BaseModel):
@@ -66,8 +67,6 @@ class Profile:
 
 
 def profiles_dir() -> Path:
-    from .registry import bundled_dir
-
     return bundled_dir("config") / "authorities"
 
 

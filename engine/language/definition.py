@@ -20,9 +20,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_serializer, model_validator
 
-from .calendar import Unit, parse_offset
-from .errors import DefinitionError, Problem
-from .yamlsource import LineMap, dotted, load_yaml_file, locate
+from engine.time.calendar import Unit, parse_offset
+from engine.errors import DefinitionError, Problem
+from engine.language.yamlsource import LineMap, dotted, load_yaml_file, locate
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 SYSTEM_ROLE = "system"

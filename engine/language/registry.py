@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-from .definition import Located, Workflow, WorkflowSpec, apply_overlay, read_located, validate
-from .profiles import Profile, load_profile
-from .yamlsource import locate
-from .errors import DefinitionError, Problem, UnknownWorkflow
-
-_REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def bundled_dir(name: str) -> Path:
-    """`workflows` or `config`: from the source tree when run from a checkout, else installed."""
-    here = _REPO_ROOT / name
-    if (_REPO_ROOT / "pyproject.toml").is_file() and here.is_dir():
-        return here
-    return installed_dir(name)
-
-
-def installed_dir(name: str) -> Path:
-    """Where `pip install .` put the bundled YAML (a data-only package, `caseclock_<name>`)."""
-    spec = importlib.util.find_spec(f"caseclock_{name}")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"caseclock's bundled {name} are not installed (package caseclock_{name})")
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def workflow_files(paths: list[Path]) -> list[Path]:
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml")))
-        else:
-            out.append(p)
-    return out
+from engine.language.bundled import bundled_dir, workflow_files
+from engine.language.definition import Located, Workflow, WorkflowSpec, apply_overlay, read_located, validate
+from engine.language.profiles import Profile, load_profile
+from engine.language.yamlsource import locate
+from engine.errors import DefinitionError, Problem, UnknownWorkflow
 
 
 def read_all(paths: list[Path]) -> dict[str, Located]:

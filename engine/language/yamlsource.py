@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import DefinitionError, Problem
+from engine.errors import DefinitionError, Problem
 
 Path_ = tuple[Any, ...]
 Location = tuple[str, int]

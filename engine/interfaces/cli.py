@@ -12,11 +12,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import logs
-from .calendar import LONDON, Nation, WorkingCalendar, local_date, parse_offset
-from .clock import SimulatedClock, SystemClock
-from .errors import CaseclockError, DefinitionError
-from .settings import Settings
+from engine import logs
+from engine.time.calendar import LONDON, Nation, WorkingCalendar, local_date, parse_offset
+from engine.time.clock import SimulatedClock, SystemClock
+from engine.errors import CaseclockError, DefinitionError
+from engine.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Statutory clocks for children's social care.")
 calendar_app = typer.Typer(no_args_is_help=True, help="Working-day arithmetic.")
@@ -76,7 +76,8 @@ def settings() -> Settings:
 
 
 def load_registry(authority: str | None = None):
-    from .registry import Registry, bundled_dir
+    from engine.language.bundled import bundled_dir
+    from engine.language.registry import Registry
 
     s = settings()
     return Registry.load([bundled_dir("workflows"), *s.workflow_paths], authority=authority or s.authority)
@@ -85,7 +86,7 @@ def load_registry(authority: str | None = None):
 def build_engine(clock=None):
     from persistence.store import Store
 
-    from .engine import Engine
+    from engine.runtime.engine import Engine
 
     s = settings()
     registry = load_registry()
@@ -111,7 +112,8 @@ def fail(message: str, code: int = 1) -> None:
 @app.command()
 def validate(paths: Annotated[list[Path], typer.Argument(help="Workflow YAML files or folders")]) -> None:
     """Check workflow definitions; print file:line: field: message for every problem."""
-    from .registry import Registry, bundled_dir, workflow_files
+    from engine.language.bundled import bundled_dir, workflow_files
+    from engine.language.registry import Registry
 
     problems = []
     bundled = bundled_dir("workflows")
@@ -131,7 +133,7 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="Workflow YAML fil
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of workflow files (for editors)."""
-    from .definition import json_schema
+    from engine.language.definition import json_schema
 
     emit_json(json_schema())
 
@@ -142,7 +144,7 @@ def diagram(
     authority: Annotated[Optional[str], typer.Option("--authority", help="As this authority's profile runs it")] = None,
 ) -> None:
     """Print a workflow as a Mermaid state diagram."""
-    from .diagram import mermaid
+    from engine.language.diagram import mermaid
 
     sys.stdout.write(mermaid(load_registry(authority).get(workflow)))
 
@@ -150,7 +152,7 @@ def diagram(
 @app.command()
 def docs(out_dir: Annotated[Path, typer.Option("--out", help="Where to write the pages")] = Path("docs")) -> None:
     """Generate one Markdown page per workflow and authority profile from the YAML."""
-    from .docs import write_all
+    from engine.language.docs import write_all
 
     for path in write_all(out_dir):
         out.print(f"wrote {path}")
@@ -287,7 +289,7 @@ def upcoming(
 @app.command()
 def tick(at: Annotated[Optional[str], typer.Option("--at", help="Process timers due at this time (default: now)")] = None) -> None:
     """Run every expiry action and reminder that is due, each exactly once."""
-    from .worker import WorkerSettings
+    from engine.timers.worker import WorkerSettings
 
     moment = parse_moment(at) if at else None
     try:
@@ -316,7 +318,7 @@ def demo(
     database: Annotated[Path, typer.Option(help="SQLite file to (re)create")] = Path("caseclock-demo.db"),
 ) -> None:
     """Run a handful of DRP cases with backdated events and show states, due dates and what is overdue."""
-    from .demo import run
+    from engine.interfaces.demo import run
 
     run(database, out)
 
@@ -339,7 +341,7 @@ def worker(
     import signal
     import threading
 
-    from .worker import Worker, WorkerSettings, parse_span
+    from engine.timers.worker import Worker, WorkerSettings, parse_span
 
     try:
         config = WorkerSettings.from_env(sweep_seconds=sweep_seconds, batch=batch, lease_seconds=lease_seconds,
@@ -379,8 +381,8 @@ def serve(
     """Serve the REST API, with the timer worker running inside it unless --no-worker."""
     import uvicorn
 
-    from .api import create_app
-    from .worker import Worker
+    from engine.interfaces.api import create_app
+    from engine.timers.worker import Worker
 
     timers = None if no_worker else Worker.from_settings(build_engine())
     uvicorn.run(create_app(build_engine(), worker=timers), host=host, port=port, log_config=None)

@@ -37,7 +37,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from .notify import LogNotifier, Notifier, backoff, build_notifier
+from engine.timers.notify import LogNotifier, Notifier, backoff, build_notifier
 
 log = structlog.get_logger("caseclock.worker")
 
@@ -55,7 +55,7 @@ def parse_span(text: str) -> dt.timedelta:
 
 
 def _base_config(section: str) -> dict[str, Any]:
-    from .settings import _defaults
+    from engine.settings import _defaults
 
     return dict((_defaults() or {}).get(section) or {})
 
