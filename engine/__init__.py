@@ -1,7 +1,8 @@
 """caseclock: statutory clocks for children's social care.
 
-The public API: build an `Engine` from a `Store`, a `Registry` of workflows, a
-`WorkingCalendar` and (optionally) a `Clock`, then open cases, fire triggers and read deadlines.
+The public API: build an `Engine` from a `Store`, a `Registry` of workflows and (optionally) the
+`WorkingCalendar` of cases with no authority and a `Clock`, then open cases, fire triggers and
+read deadlines. Each case is counted on its authority's calendar (`engine.runtime.calendars`).
 """
 
 from engine.time.calendar import Nation, Unit, WorkingCalendar
@@ -16,6 +17,7 @@ from engine.errors import (
     ConflictError,
     DatabaseError,
     DefinitionError,
+    DeploymentError,
     IdempotencyMismatch,
     InvalidCaseData,
     InvalidEffectiveTime,
@@ -48,7 +50,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CalendarError", "CaseError", "CaseExists", "CaseNotFound", "CaseView", "CaseclockError", "Clock",
-    "ConditionNotMet", "ConflictError", "DatabaseError", "DeadlineView", "DefinitionError", "Engine", "HistoryEntry",
+    "ConditionNotMet", "ConflictError", "DatabaseError", "DeadlineView", "DefinitionError", "DeploymentError", "Engine", "HistoryEntry",
     "IdempotencyMismatch", "InvalidCaseData", "InvalidEffectiveTime", "InvalidTrigger", "Nation", "Outcome",
     "OverdueItem", "Problem", "Registry", "RoleNotAllowed", "SimulatedClock", "Store", "SystemClock",
     "TickReport", "Unit", "UnknownWorkflow", "UpcomingItem", "WorkingCalendar",

@@ -5,6 +5,7 @@
     │   └── UnknownWorkflow      no workflow of that name is loaded
     ├── CalendarError            a date or offset cannot be computed
     ├── DatabaseError            the database cannot be opened or reached
+    ├── DeploymentError          a process's settings disagree with those the database stores
     └── CaseError                a command on a case was refused; nothing was stored
         ├── CaseNotFound
         ├── CaseExists
@@ -57,6 +58,11 @@ class UnknownWorkflow(DefinitionError):
 
 class DatabaseError(CaseclockError):
     """The database URL is malformed or the server cannot be reached."""
+
+
+class DeploymentError(CaseclockError):
+    """A process's settings disagree with the deployment's, stored in its database (e.g. the
+    nation): the database's are authoritative, so every process counts a case the same way."""
 
 
 class CalendarError(CaseclockError, ValueError):

@@ -18,6 +18,15 @@ from .types import UTCDateTime
 OPEN, MET, MISSED, CANCELLED = "open", "met", "missed", "cancelled"
 
 
+class DeploymentRow(SQLModel, table=True):
+    """Settings of the deployment itself, one row (id 1), stored so that every process agrees:
+    the nation whose calendar counts cases that have no authority."""
+
+    __tablename__ = "deployment"
+    id: int = Field(default=1, primary_key=True)
+    nation: str = Field(max_length=32)
+
+
 class DefinitionRow(SQLModel, table=True):
     """Each definition version a case was opened on, so the case can keep running on it."""
 

@@ -25,6 +25,7 @@ from .models import (
     CaseRow,
     DeadlineRow,
     DefinitionRow,
+    DeploymentRow,
     OutboxRow,
     ReminderRow,
     TransitionRow,
@@ -133,6 +134,7 @@ DEADLINES = DeadlineRow.__table__
 REMINDERS = ReminderRow.__table__
 OUTBOX = OutboxRow.__table__
 DEFINITIONS = DefinitionRow.__table__
+DEPLOYMENT = DeploymentRow.__table__
 
 
 # statements on every command's path, built once: parameters bind at execution, so SQLAlchemy
@@ -213,15 +215,56 @@ class Store:
         with self.read() as s:
             return list(s.exec(select(TransitionRow).where(TransitionRow.case_id == case_id).order_by(TransitionRow.seq)).scalars())
 
-    def cases_with_stale_deadlines(self, calendar_version: str) -> list[int]:
-        """Cases with open deadlines counted on another calendar version."""
-        with self.read() as s:
-            return list(s.exec(
-                select(DeadlineRow.case_id).where(
-                    DeadlineRow.status == OPEN, DeadlineRow.calendar_version != calendar_version,
-                    DeadlineRow.expired_at.is_(None),
-                ).distinct().order_by(DeadlineRow.case_id)
+    def authorities_with_open_deadlines(self) -> list[str | None]:
+        """The authorities (None: cases with no authority) whose cases have open deadlines."""
+        with self.db.reader.connect() as conn:
+            return list(conn.execute(
+                select(CASES.c.authority).join(DEADLINES, DEADLINES.c.case_id == CASES.c.id)
+                .where(DEADLINES.c.status == OPEN).distinct()
             ).scalars())
+
+    def cases_with_stale_deadlines(self, calendar_version: str, authority: str | None) -> list[int]:
+        """Cases of `authority` (None: cases with no authority) with open, unexpired deadlines
+        counted on a calendar version other than `calendar_version`."""
+        same_authority = CASES.c.authority.is_(None) if authority is None else CASES.c.authority == authority
+        with self.db.reader.connect() as conn:
+            return list(conn.execute(
+                select(DEADLINES.c.case_id).join(CASES, CASES.c.id == DEADLINES.c.case_id).where(
+                    same_authority, DEADLINES.c.status == OPEN, DEADLINES.c.calendar_version != calendar_version,
+                    DEADLINES.c.expired_at.is_(None),
+                ).distinct().order_by(DEADLINES.c.case_id)
+            ).scalars())
+
+    # ---- the deployment's own settings ---------------------------------------------------------
+
+    def deployment_nation(self, claim: str | None = None) -> str | None:
+        """The nation whose calendar counts this deployment's cases that have no authority.
+
+        With `claim`, a database that has none stored yet records `claim`: the first process to
+        use a database decides, and every later one reads what it chose."""
+        found = self._stored_nation()
+        if found is not None or claim is None:
+            return found
+        try:
+            with self.db.writer.begin() as conn:
+                conn.execute(insert(DEPLOYMENT).values(id=1, nation=claim))
+        except IntegrityError:
+            pass  # another process recorded one first; theirs stands
+        return self._stored_nation()
+
+    def set_deployment_nation(self, nation: str) -> str | None:
+        """Change the stored nation (an explicit administrative act); returns the one replaced."""
+        with self.db.writer.begin() as conn:
+            old = conn.execute(select(DEPLOYMENT.c.nation).where(DEPLOYMENT.c.id == 1).with_for_update()).scalar()
+            if old is None:
+                conn.execute(insert(DEPLOYMENT).values(id=1, nation=nation))
+            else:
+                conn.execute(update(DEPLOYMENT).where(DEPLOYMENT.c.id == 1).values(nation=nation))
+        return old
+
+    def _stored_nation(self) -> str | None:
+        with self.db.reader.connect() as conn:
+            return conn.execute(select(DEPLOYMENT.c.nation).where(DEPLOYMENT.c.id == 1)).scalar()
 
     def unsent_reminders(self, deadline_id: int) -> list[ReminderRow]:
         with self.read() as s:

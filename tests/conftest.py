@@ -23,7 +23,7 @@ from persistence.db import connect, migrate
 from persistence.store import Store
 
 PG_URL = os.environ.get("CASECLOCK_TEST_DATABASE_URL", "")
-TABLES = ("outbox", "reminders", "deadlines", "transitions", "cases", "definitions")
+TABLES = ("outbox", "reminders", "deadlines", "transitions", "cases", "definitions", "deployment")
 
 
 def at(day: str, hour: int = 10, minute: int = 0) -> dt.datetime:

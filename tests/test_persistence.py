@@ -9,10 +9,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-from persistence.db import connect, migrate
+from alembic import command
+
+from persistence.db import alembic_config, connect, migrate
 from persistence.models import TransitionRow
 
-from .conftest import at
+from .conftest import at, d
 
 
 def test_migrations_build_exactly_the_models(database_url):
@@ -91,3 +93,40 @@ def test_the_bundled_yaml_is_found_where_an_install_puts_it():
     assert (installed_dir("config") / "caseclock.yaml").is_file()
     assert sorted(p.stem for p in (installed_dir("config") / "authorities").glob("*.yaml")) == [
         "croydon", "dudley", "gateshead", "shropshire", "sunderland"]
+
+
+def test_an_existing_database_upgrades_to_a_stored_nation_with_nothing_lost(tmp_path, registry, clock):
+    """A database from before the deployment table keeps every row as it was, and the first
+    process after the upgrade records its nation; nothing is moved."""
+    from engine.runtime.engine import Engine
+    from persistence.store import Store
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store.open(url)
+    engine = Engine(store, registry, clock=clock)
+    engine.open_case("drp", "DRP-1", at=at("2025-12-29"), data={"theme": "safety", "concern": "x"})
+    engine.fire("DRP-1", "escalate", at=at("2025-12-30"), role="iro")
+    engine.open_case("cla_review", "CLA-1", at=at("2026-01-05"), data={"became_looked_after": "2026-01-02"})
+    tables = ("cases", "transitions", "deadlines", "reminders", "outbox", "definitions")
+
+    def contents():
+        with store.db.reader.connect() as conn:
+            return {t: conn.execute(text(f"SELECT * FROM {t} ORDER BY 1")).all() for t in tables}
+
+    with store.db.writer.begin() as conn:  # back to the schema as it was before
+        cfg = alembic_config(store.db)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    with store.db.reader.connect() as conn:
+        assert "deployment" not in {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
+    before = contents()
+    migrate(store.db)
+    assert contents() == before
+    assert store.deployment_nation() is None
+    after = Engine(store, registry, clock=clock)
+    assert store.deployment_nation() == "england-and-wales"
+    assert after.recompute() == []
+    assert contents() == before
+    # 30 Dec 2025 + 5 working days in England and Wales: 31, 2, 5, 6, 7 January
+    assert after.case("DRP-1").deadline("stage_1_response").due_on == d("2026-01-07")
+    store.close()

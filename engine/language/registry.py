@@ -39,10 +39,18 @@ def read_all(paths: list[Path]) -> dict[str, Located]:
 class Registry:
     """Validated workflows by name, and every version seen, by version hash."""
 
-    def __init__(self, workflows: dict[str, Workflow], profile: "Profile | None" = None):
+    def __init__(self, workflows: dict[str, Workflow], profile: "Profile | None" = None,
+                 profiles: Path | None = None):
         self._by_name = dict(workflows)
         self._by_version = {w.version: w for w in workflows.values()}
         self.profile = profile
+        self.profiles = profiles  # where authority profiles are found (None: the bundled folder)
+
+    def load_profile(self, authority: str) -> Profile:
+        """An authority's profile from this registry's profile folder (e.g. for its calendar)."""
+        if self.profile is not None and self.profile.name == authority:
+            return self.profile
+        return load_profile(authority, self.profiles)
 
     @classmethod
     def load(cls, paths: list[Path] | None = None, authority: str | None = None,
@@ -117,7 +125,7 @@ class Registry:
                 problems.extend(exc.problems)
         if problems:
             raise DefinitionError(list(dict.fromkeys(problems)))
-        return cls(workflows, profile)
+        return cls(workflows, profile, profiles)
 
     def names(self) -> list[str]:
         return sorted(self._by_name)

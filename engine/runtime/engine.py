@@ -46,6 +46,7 @@ from engine.errors import (
     InvalidTrigger,
     RoleNotAllowed,
 )
+from engine.runtime.calendars import Calendars
 from engine.runtime.machine import CaseMachine, NoTransition
 from engine.language.registry import Registry
 from engine.runtime.views import (
@@ -67,6 +68,14 @@ _FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 
 
 class Engine:
+    """Commands and reads on cases.
+
+    Each case is counted on its own authority's calendar (see `engine.runtime.calendars`).
+    `calendar`, if given, is the calendar of cases with no authority; its nation must be the one
+    the database stores (the first process to use a new database records it), else
+    DeploymentError. Left out, it is built from the stored nation.
+    """
+
     def __init__(
         self,
         store: Store,
@@ -77,7 +86,8 @@ class Engine:
     ):
         self.store = store
         self.registry = registry
-        self.calendar = calendar or WorkingCalendar()
+        self.calendars = Calendars(store, registry, calendar)
+        self.calendar = self.calendars.deployment  # cases with no authority
         self.clock = clock or SystemClock()
         self.authority = authority
         self._machines: dict[str, CaseMachine] = {}
@@ -103,14 +113,15 @@ class Engine:
             return self.case(case_ref)
         wf = self.registry.get(workflow)
         at = self._effective(case_ref, at, None)
-        change = self._plan_open(wf, case_ref, at, data, state, actor, reason, idempotency_key)
+        change = self._plan_open(wf, case_ref, at, data, state, actor, reason, idempotency_key, self.authority)
         self._write(change, idempotency_key, case_ref, OPEN_TRIGGER)
         log.info("case opened", case_ref=case_ref, workflow=wf.name, version=wf.version, to_state=change.state,
                  deadlines=[n.row.name for n in change.openings])
         return self.case(case_ref)
 
     def _plan_open(self, wf: Workflow, case_ref: str, at: dt.datetime, data: dict[str, Any] | None,
-                   state: str | None, actor: str, reason: str | None, idempotency_key: str | None) -> Change:
+                   state: str | None, actor: str, reason: str | None, idempotency_key: str | None,
+                   authority: str | None) -> Change:
         values = coerce(wf, case_ref, data)
         start = state or wf.spec.initial
         if start not in wf.openable_states:
@@ -120,9 +131,10 @@ class Engine:
         for name in wf.spec.open.requires:
             if values.get(name) in (None, ""):
                 raise InvalidCaseData(case_ref, name, f"is required to open a '{wf.name}' case")
-        _closings, openings = self._deadline_changes(wf, case_ref, [], None, start, OPEN_TRIGGER, False, at, values)
+        _closings, openings = self._deadline_changes(wf, case_ref, [], None, start, OPEN_TRIGGER, False, at, values,
+                                                     self.calendars.of(authority))
         return Change(
-            case_ref=case_ref, workflow=wf.name, version=wf.version, authority=self.authority,
+            case_ref=case_ref, workflow=wf.name, version=wf.version, authority=authority,
             state=start, data=to_json(values), effective_at=at,
             transition=self._transition_row(OPEN_TRIGGER, "open", None, start, at, actor, reason, values, idempotency_key, wf),
             openings=openings,
@@ -186,55 +198,69 @@ class Engine:
         today = local_date(at)
         return [
             OverdueItem(c.case_ref, c.workflow, c.state, d.name, d.title, d.due_on,
-                        self.calendar.working_days_between(d.due_on, today), d.role, d.source)
+                        self.calendars.of(c.authority).working_days_between(d.due_on, today), d.role, d.source)
             for d, c in self.store.open_deadlines_due(due_before=at)
         ]
 
     def upcoming(self, within: int, unit: Unit | str = Unit.WORKING_DAYS, at: dt.datetime | None = None) -> list[UpcomingItem]:
-        """Open deadlines not yet overdue that fall due within `within` units of `at`'s day."""
+        """Open deadlines not yet overdue that fall due within `within` units of `at`'s day,
+        each counted on its own case's calendar."""
         at = self._now(at)
         today = local_date(at)
-        horizon = self.calendar.add(today, within, unit)
-        return [
-            UpcomingItem(c.case_ref, c.workflow, c.state, d.name, d.title, d.due_on,
-                         self.calendar.working_days_between(today, d.due_on), d.role, d.source)
-            for d, c in self.store.open_deadlines_due(due_before=due_at(horizon), due_from=at)
-        ]
+        horizons = {a: self.calendars.of(a).add(today, within, unit) for a in self.store.authorities_with_open_deadlines()}
+        if not horizons:
+            return []
+        items = []
+        for d, c in self.store.open_deadlines_due(due_before=due_at(max(horizons.values())), due_from=at):
+            if d.due_on <= horizons.get(c.authority, d.due_on):
+                items.append(UpcomingItem(c.case_ref, c.workflow, c.state, d.name, d.title, d.due_on,
+                                          self.calendars.of(c.authority).working_days_between(today, d.due_on),
+                                          d.role, d.source))
+        return items
 
     def explain(self, case_ref: str) -> list[Explanation]:
         """How each open deadline's date was computed: anchor, amount, unit, the days skipped."""
         snap = self._snapshot(case_ref)
+        calendar = self.calendars.of(snap.authority)
         out = []
         for row in sorted(snap.deadlines, key=lambda r: (r.due_at, r.id)):
-            comp = self.calendar.compute(row.anchor_on, row.amount, row.unit, anchor_is_day_one=row.anchor_is_day_one)
+            comp = calendar.compute(row.anchor_on, row.amount, row.unit, anchor_is_day_one=row.anchor_is_day_one)
             out.append(Explanation(row.name, row.title, row.due_on, row.anchor, comp, row.source,
-                                   stale=comp.due_on != row.due_on or row.calendar_version != self.calendar.version))
+                                   stale=comp.due_on != row.due_on or row.calendar_version != calendar.version))
         return out
 
     # ---- calendar changes --------------------------------------------------------------------
 
     def recompute(self) -> list[Moved]:
-        """Recompute open deadlines counted on another calendar version (a bank holiday proclaimed,
-        a closure day added) from their stored inputs; record every moved date in history.
+        """Recompute open deadlines counted on a version other than their case's calendar (a bank
+        holiday proclaimed, a closure day added, the deployment's nation changed) from their stored
+        inputs; record every moved date in history. Each case is recounted on its own authority's
+        calendar, so which process runs this makes no difference.
 
         Deadlines whose expiry has already run are left as they are: what fired cannot unfire.
         """
         moved: list[Moved] = []
-        for case_id in self.store.cases_with_stale_deadlines(self.calendar.version):
+        for authority in self.store.authorities_with_open_deadlines():
+            moved.extend(self._recompute(authority, self.calendars.of(authority)))
+        return moved
+
+    def _recompute(self, authority: str | None, calendar: WorkingCalendar) -> list[Moved]:
+        moved: list[Moved] = []
+        for case_id in self.store.cases_with_stale_deadlines(calendar.version, authority):
             for _attempt in range(3):
                 snap = self.store.case_by_id(case_id)
                 change = Change(case_ref=snap.case_ref, case_id=snap.id, expected_row_version=snap.row_version)
                 dates = []
                 for row in snap.deadlines:
-                    if row.calendar_version == self.calendar.version or row.expired_at is not None:
+                    if row.calendar_version == calendar.version or row.expired_at is not None:
                         continue
-                    due_on = self.calendar.add(row.anchor_on, row.amount, row.unit, anchor_is_day_one=row.anchor_is_day_one)
-                    change.moved.append((row.id, due_on, due_at(due_on), self.calendar.version))
+                    due_on = calendar.add(row.anchor_on, row.amount, row.unit, anchor_is_day_one=row.anchor_is_day_one)
+                    change.moved.append((row.id, due_on, due_at(due_on), calendar.version))
                     if due_on != row.due_on:
                         dates.append({"deadline": row.name, "old_due_on": row.due_on.isoformat(), "new_due_on": due_on.isoformat()})
                         for r in self.store.unsent_reminders(row.id):
                             amount, unit = parse_offset(r.offset)
-                            remind_on = self.calendar.add(due_on, -amount, unit)
+                            remind_on = calendar.add(due_on, -amount, unit)
                             change.moved_reminders.append((r.id, remind_on, due_at(remind_on - dt.timedelta(days=1))))
                 if dates:
                     wf = self._workflow(snap.version)
@@ -243,7 +269,7 @@ class Engine:
                     change.transition = TransitionRow(
                         case_id=0, seq=0, kind="recompute", trigger="recompute", from_state=snap.state,
                         to_state=snap.state, effective_at=snap.last_effective_at, recorded_at=self.clock.now(),
-                        actor=SYSTEM, reason=f"calendar {self.calendar.version}", data={"moved": dates},
+                        actor=SYSTEM, reason=f"calendar {calendar.version}", data={"moved": dates},
                         idempotency_key=None, definition_version=wf.version,
                     )
                 try:
@@ -254,7 +280,7 @@ class Engine:
                                    dt.date.fromisoformat(x["new_due_on"])) for x in dates)
                 if dates:
                     log.info("deadlines recomputed", case_ref=snap.case_ref, workflow=snap.workflow,
-                             calendar=self.calendar.version, moved=len(dates))
+                             calendar=calendar.version, moved=len(dates))
                 break
         return moved
 
@@ -404,7 +430,8 @@ class Engine:
         for name in t.increments:
             merged[name] = (merged.get(name) or 0) + 1
         closings, openings = self._deadline_changes(
-            wf, snap.case_ref, list(snap.deadlines), snap.state, step.dest, trigger, t.internal, at, merged
+            wf, snap.case_ref, list(snap.deadlines), snap.state, step.dest, trigger, t.internal, at, merged,
+            self.calendars.of(snap.authority),
         )
         if kind != "expiry":
             self._check_lateness(wf, snap, closings, event)
@@ -447,12 +474,13 @@ class Engine:
                 value = value.format_map(known)
             values[key] = value
         wf = self.registry.get(start.workflow)
+        # the new case belongs to the same authority, and is counted on the same calendar
         return self._plan_open(wf, child_ref, at, values, start.state, SYSTEM,
-                               f"opened by '{trigger}' on {snap.case_ref}", None)
+                               f"opened by '{trigger}' on {snap.case_ref}", None, snap.authority)
 
     def _deadline_changes(self, wf: Workflow, case_ref: str, open_rows: list[DeadlineRow], source: str | None,
-                          dest: str, trigger: str, internal: bool, at: dt.datetime,
-                          data: dict[str, Any]) -> tuple[list[Closing], list[NewDeadline]]:
+                          dest: str, trigger: str, internal: bool, at: dt.datetime, data: dict[str, Any],
+                          calendar: WorkingCalendar) -> tuple[list[Closing], list[NewDeadline]]:
         """Which deadlines a move from `source` to `dest` by `trigger` closes and opens."""
         final = dest in wf.final_states
         reentered = source is not None and not internal and source == dest
@@ -484,10 +512,11 @@ class Engine:
                 continue
             if name in still_open:  # opened again: the new date supersedes the old one
                 closings.append(Closing(still_open.pop(name).id, CANCELLED, at))
-            openings.append(self._new_deadline(wf, case_ref, name, spec, at, data))
+            openings.append(self._new_deadline(wf, case_ref, name, spec, at, data, calendar))
         return closings, openings
 
-    def _new_deadline(self, wf: Workflow, case_ref: str, name: str, spec: DeadlineSpec, at: dt.datetime, data: dict[str, Any]) -> NewDeadline:
+    def _new_deadline(self, wf: Workflow, case_ref: str, name: str, spec: DeadlineSpec, at: dt.datetime,
+                      data: dict[str, Any], calendar: WorkingCalendar) -> NewDeadline:
         anchor = spec.anchor
         if anchor.startswith("data."):
             anchor_on = data.get(anchor[5:])
@@ -495,20 +524,20 @@ class Engine:
                 raise InvalidCaseData(case_ref, anchor[5:], f"is needed to compute deadline '{name}'")
         else:
             anchor_on = local_date(at)
-        due_on = self.calendar.add(anchor_on, spec.due.amount, spec.due.unit, anchor_is_day_one=spec.due.anchor_is_day_one)
+        due_on = calendar.add(anchor_on, spec.due.amount, spec.due.unit, anchor_is_day_one=spec.due.anchor_is_day_one)
         role = spec.role
         if role is None and len(spec.states) == 1:
             role = wf.spec.states[spec.states[0]].role
         row = DeadlineRow(
             case_id=0, name=name, title=spec.title, role=role, source=spec.source, opened_at=at,
             anchor=anchor, anchor_on=anchor_on, amount=spec.due.amount, unit=Unit(spec.due.unit).value,
-            anchor_is_day_one=spec.due.anchor_is_day_one, calendar_version=self.calendar.version,
+            anchor_is_day_one=spec.due.anchor_is_day_one, calendar_version=calendar.version,
             due_on=due_on, due_at=due_at(due_on),
         )
         reminders = []
         for offset in spec.remind:
             amount, unit = parse_offset(offset)
-            remind_on = self.calendar.add(due_on, -amount, unit)
+            remind_on = calendar.add(due_on, -amount, unit)
             remind_at = due_at(remind_on - dt.timedelta(days=1))  # the start of the reminder's day
             if remind_at > at:
                 reminders.append(NewReminder(offset, remind_on, remind_at))
