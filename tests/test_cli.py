@@ -112,6 +112,44 @@ def test_calendar_add_in_scotland_skips_2_january():
     assert result.stdout == "2026-01-06\n"
 
 
+# ---- the calendar a case is counted on ---------------------------------------------------------
+# From Mon 29 Dec 2025, 5 working days: Tue 6 Jan in England and Wales (30, 31, 2, 5, 6), Wed 7 Jan
+# in Scotland (2 January is a Scottish bank holiday); 20 working days: 27 Jan in England.
+
+
+def _due(db: Path, case_ref: str, name: str) -> str:
+    body = json.loads(ok(caseclock("show", case_ref, "--json", db=db)).stdout)
+    return next(x["due_on"] for x in body["deadlines"] if x["name"] == name and x["status"] == "open")
+
+
+def test_a_plain_recompute_moves_nothing_a_scottish_process_opened(tmp_path):
+    db = tmp_path / "c.db"
+    scotland = {"CASECLOCK_NATION": "scotland"}
+    ok(caseclock("open", "drp", "S-1", "--at", "2025-12-29", "--set", "theme=safety", "--set", "concern=x", db=db, env=scotland))
+    assert "0 deadline(s) moved" in ok(caseclock("recompute", db=db)).stdout
+    english = caseclock("recompute", db=db, env={"CASECLOCK_NATION": "england-and-wales"})
+    assert english.returncode == 1
+    no_traceback(english)
+    assert "counts cases with no authority on the scotland calendar" in english.stderr
+    assert "caseclock calendar set-nation england-and-wales" in english.stderr
+    assert _due(db, "S-1", "informal_response") == "2026-01-07"
+
+
+def test_a_profile_case_is_recounted_on_its_authority_calendar_without_the_authority(tmp_path):
+    db = tmp_path / "c.db"
+    assert "scotland calendar" in ok(caseclock("migrate", "--nation", "scotland", db=db)).stdout
+    ok(caseclock("--authority", "sunderland", "open", "cla_review", "CLA-1", "--at", "2025-12-29",
+                 "--set", "became_looked_after=2025-12-29", db=db))
+    assert "0 deadline(s) moved" in ok(caseclock("recompute", db=db)).stdout
+    ok(caseclock("open", "drp", "S-1", "--at", "2025-12-29", "--set", "theme=safety", "--set", "concern=x", db=db))
+    changed = ok(caseclock("calendar", "set-nation", "england-and-wales", db=db)).stdout
+    assert "S-1: informal_response: 2026-01-07 -> 2026-01-06" in changed
+    assert "1 deadline(s) moved" in changed
+    assert _due(db, "CLA-1", "first_review") == "2026-01-27"  # Sunderland counts on England and Wales
+    again = caseclock("migrate", "--nation", "scotland", db=db)
+    assert again.returncode == 1 and "set-nation scotland" in again.stderr
+
+
 def test_calendar_add_bad_offset_is_a_usage_error():
     result = caseclock("calendar", "add", "2026-12-14", "20 fortnights")
     assert result.returncode != 0

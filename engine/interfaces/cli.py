@@ -90,10 +90,9 @@ def build_engine(clock=None):
 
     s = settings()
     registry = load_registry()
-    if registry.profile is not None:
-        calendar = registry.profile.calendar
-    else:
-        calendar = WorkingCalendar(Nation(s.nation)) if s.nation else WorkingCalendar()
+    # each case is counted on its authority's calendar; CASECLOCK_NATION, if set, only has to
+    # agree with the nation the database stores (or is recorded in a new one)
+    calendar = WorkingCalendar(s.nation) if s.nation else None
     return Engine(Store.open(s.database_url), registry, calendar, clock or SystemClock(), authority=s.authority)
 
 
@@ -305,12 +304,23 @@ def tick(at: Annotated[Optional[str], typer.Option("--at", help="Process timers 
 
 
 @app.command()
-def migrate() -> None:
-    """Create or upgrade the database schema."""
+def migrate(
+    nation: Annotated[Optional[str], typer.Option(help="For a new database: whose bank holidays count cases with no authority (england-and-wales, scotland, northern-ireland; default CASECLOCK_NATION, else england-and-wales)")] = None,
+) -> None:
+    """Create or upgrade the database schema, and record the deployment's nation in a new one."""
     from persistence.store import Store
 
-    Store.open(settings().database_url).close()
-    out.print("schema is up to date")
+    s = settings()
+    requested = WorkingCalendar(nation or s.nation or Nation.ENGLAND_AND_WALES).nation.value
+    store = Store.open(s.database_url)
+    try:
+        stored = store.deployment_nation(claim=requested)
+    finally:
+        store.close()
+    if (nation or s.nation) and stored != requested:
+        fail(f"this database already counts cases with no authority on the {stored} calendar; "
+             f"change it with `caseclock calendar set-nation {requested}`")
+    out.print(f"schema is up to date; cases with no authority are counted on the {stored} calendar")
 
 
 @app.command()
@@ -459,6 +469,31 @@ def calendar_add(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     sys.stdout.write(cal.add(day, amount, unit).isoformat() + "\n")
+
+
+@calendar_app.command("set-nation")
+def calendar_set_nation(
+    nation: Annotated[str, typer.Argument(help="england-and-wales, scotland or northern-ireland")],
+) -> None:
+    """Change whose bank holidays count this deployment's cases with no authority, then move
+    their open deadlines (as `caseclock recompute` does, with old and new dates in history)."""
+    from persistence.store import Store
+
+    s = settings()
+    new = WorkingCalendar(nation).nation.value
+    if s.nation and WorkingCalendar(s.nation).nation.value != new:
+        fail(f"CASECLOCK_NATION is {s.nation}: unset it (or set it to {new}) before changing the deployment's nation")
+    store = Store.open(s.database_url)
+    try:
+        old = store.set_deployment_nation(new)
+    finally:
+        store.close()
+    out.print(f"cases with no authority: {old or 'unset'} -> {new}")
+    engine = build_engine()
+    moved = engine.recompute()
+    for m in moved:
+        out.print(f"{m.case_ref}: {m.deadline}: {m.old_due_on} -> {m.new_due_on}")
+    out.print(f"{len(moved)} deadline(s) moved")
 
 
 # ---- output ----------------------------------------------------------------------------------
