@@ -229,3 +229,63 @@ def test_committed_schema_is_current():
     assert json.loads(SCHEMA_DOC.read_text(encoding="utf-8")) == json_schema(), (
         "docs/workflow.schema.json is stale: run `caseclock schema > docs/workflow.schema.json`"
     )
+
+
+# ---- the YAML reader: untrusted bytes give a located problem, never a traceback ----------------
+
+
+def read_problems(tmp_path: Path, content: bytes) -> list[Problem]:
+    path = tmp_path / "wf.yaml"
+    path.write_bytes(content)
+    with pytest.raises(DefinitionError) as info:
+        Registry.load([path])
+    return info.value.problems
+
+
+@pytest.mark.parametrize("char", [b"\x07", b"\x00", b"\x1b"])
+def test_a_control_character_is_a_located_problem(tmp_path, char):
+    (problem,) = read_problems(tmp_path, b"name: minimal\ntitle: x" + char + b"\n")
+    assert (problem.line, problem.column) == (2, 9)
+    assert f"character U+{char[0]:04X} is not allowed" in problem.message
+    assert str(problem).startswith(f"{tmp_path / 'wf.yaml'}:2:9: not valid YAML")
+
+
+def test_bytes_that_are_not_utf8_are_a_located_problem(tmp_path):
+    (problem,) = read_problems(tmp_path, b"name: minimal\ntitle: caf\xe9\n")
+    assert (problem.line, problem.column, problem.message) == (2, 11, "not valid UTF-8: save the file as UTF-8")
+
+
+def test_a_billion_laughs_is_refused_at_once(tmp_path):
+    import time
+
+    rows = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefghi", "bcdefghij"):
+        rows.append(f"{name}: &{name} [{','.join(['*' + prev] * 9)}]")
+    started = time.perf_counter()
+    problems = read_problems(tmp_path, "\n".join(rows).encode())
+    assert time.perf_counter() - started < 2
+    assert [(p.line, p.column) for p in problems] == [(n, 8) for n in range(2, 11)]
+    assert "alias '*a' repeats a mapping or list" in problems[0].message
+
+
+def test_an_alias_of_a_plain_value_is_allowed(tmp_path):
+    text = GOOD.read_text()
+    assert text.count("source: Local procedure para 1") == 1 and text.count("source: Local procedure para 2") == 1
+    text = text.replace("source: Local procedure para 1", "source: &para Local procedure para 1")
+    path = tmp_path / "minimal.yaml"
+    path.write_text(text.replace("source: Local procedure para 2", "source: *para"))
+    first, second = (d.source for d in load_workflow_file(path).spec.deadlines.values())
+    assert first == second == "Local procedure para 1"
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path):
+    from engine.language.yamlsource import MAX_BYTES
+
+    (problem,) = read_problems(tmp_path, b"# " + b"x" * MAX_BYTES + b"\n")
+    assert problem.message == f"the file is larger than {MAX_BYTES // 1024} KB"
+
+
+@pytest.mark.parametrize("opening", ["[", "{a: "])
+def test_deep_nesting_is_a_problem_not_a_recursion_error(tmp_path, opening):
+    (problem,) = read_problems(tmp_path, ("a: " + opening * 50_000).encode())
+    assert problem.message == "not valid YAML: mappings and lists are nested too deeply"
