@@ -89,6 +89,30 @@ CASES: list[tuple[str, str | None, list[tuple[int, str, str | tuple[str, ...]]]]
     ("overlay_leaves_final.yaml", "bundled", [(6, "transitions[11].source", "'resolved' is final: no transition may leave it")]),
     ("overlay_bad_unit.yaml", "bundled", [(6, "deadlines.stage_1_response.due.unit", UNIT_CHOICES)]),
     ("duplicate_name.yaml", "minimal", [(2, "name", f"workflow 'minimal' is also defined in {GOOD}")]),
+    # a negative amount is "before" its anchor: fine from a date field, an instant expiry from entry or event
+    ("negative_entry_amount.yaml", None, [
+        (36, "deadlines.start_soon.due.amount", ("counts back from the entry", "expire as soon as it opens"))]),
+    ("negative_event_amount.yaml", None, [
+        (45, "deadlines.finish_in_time.due.amount", ("counts back from the event", "expire as soon as it opens"))]),
+    # strict types: YAML's true and a quoted "5" are not whole numbers; "yes" is not a boolean
+    ("amount_true.yaml", None, [(36, "deadlines.start_soon.due.amount", "must be a whole number, written without quotes")]),
+    ("amount_quoted.yaml", None, [(36, "deadlines.start_soon.due.amount", "must be a whole number, written without quotes")]),
+    ("final_quoted.yaml", None, [(19, "states.done.final", "must be true or false, written without quotes")]),
+    # `start` requires started_on (line 25); the expiry that fires it (line 40) brings no data
+    ("expiry_lacks_required_data.yaml", None, [
+        (40, "deadlines.start_soon.on_expiry.trigger",
+         ("trigger 'start' (transitions[0]) requires 'started_on'", "would fail every time"))]),
+    ("expiry_data_unknown_field.yaml", None, [
+        (40, "deadlines.start_soon.on_expiry.data.knd", "unknown data field 'knd'"),
+        (40, "deadlines.start_soon.on_expiry.data.kind", "for field 'kind'"),
+    ]),
+    ("starts_unknown.yaml", None, [
+        (32, "transitions[1].starts.workflow", "unknown workflow 'dpr' (known: minimal)"),
+        (41, "transitions[2].starts.state", "a 'minimal' case cannot be opened at 'done' (allowed: waiting)"),
+        (42, "transitions[2].starts.data.colour", "'minimal' has no data field 'colour'"),
+        (42, "transitions[2].starts.data.started_on", "for field 'started_on' of 'minimal'"),
+        (42, "transitions[2].starts.data", "'minimal' needs 'kind' to open a case"),
+    ]),
     # several problems in one file: all of them, not just the first
     ("multi_semantic.yaml", None, [
         (24, "transitions[0].roles[0]", "unknown role 'wroker'"),
@@ -289,3 +313,11 @@ def test_a_file_over_the_size_limit_is_refused_unread(tmp_path):
 def test_deep_nesting_is_a_problem_not_a_recursion_error(tmp_path, opening):
     (problem,) = read_problems(tmp_path, ("a: " + opening * 50_000).encode())
     assert problem.message == "not valid YAML: mappings and lists are nested too deeply"
+
+
+def test_a_negative_amount_from_a_date_field_is_valid(tmp_path):
+    """"20 working days before the review is due": counting back from a date the case records."""
+    path = tmp_path / "minimal.yaml"
+    old = "due: {amount: 10, unit: working_days, anchor: data.started_on}"
+    path.write_text(GOOD.read_text().replace(old, old.replace("10", "-10")))
+    assert load_workflow_file(path).spec.deadlines["finish_in_time"].due.amount == -10

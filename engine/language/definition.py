@@ -18,7 +18,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_serializer, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, ValidationError,
+                      model_serializer, model_validator)
 
 from engine.time.calendar import Unit, parse_offset
 from engine.errors import DefinitionError, Problem
@@ -63,9 +64,9 @@ class Condition(_Strict):
     not_equals: Any = None
     in_: list[Any] | None = Field(default=None, alias="in")
     not_in: list[Any] | None = None
-    is_set: bool | None = None
-    at_least: int | None = None
-    at_most: int | None = None
+    is_set: StrictBool | None = None
+    at_least: StrictInt | None = None
+    at_most: StrictInt | None = None
 
     @model_validator(mode="after")
     def _one_operator(self) -> "Condition":
@@ -120,7 +121,7 @@ class Condition(_Strict):
 class StateSpec(_Strict):
     description: str = ""
     role: Name | None = None
-    final: bool = False
+    final: StrictBool = False
 
 
 class StartSpec(_Strict):
@@ -151,10 +152,10 @@ class TransitionSpec(_Strict):
 
 
 class Due(_Strict):
-    amount: int = Field(ge=-3660, le=3660)
+    amount: StrictInt = Field(ge=-3660, le=3660)
     unit: Unit
     anchor: str | None = None
-    anchor_is_day_one: bool = False
+    anchor_is_day_one: StrictBool = False
 
 
 class OnExpiry(_Strict):
@@ -421,6 +422,10 @@ def validate(located: Located) -> Workflow:
                 message = f"'{err['input']}' is not a valid name: use lower_snake_case (a-z, 0-9, _), starting with a letter"
             elif err["type"] == "int_parsing":
                 message = f"'{err['input']}' is not a whole number"
+            elif err["type"] == "int_type":
+                message = "must be a whole number, written without quotes"
+            elif err["type"] == "bool_type":
+                message = "must be true or false, written without quotes"
             problems.append(Problem(f, line, dotted(path), message))
         raise DefinitionError(_dedupe(problems)) from None
     workflow = Workflow(spec, origin=file)
@@ -547,9 +552,9 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
             for j, c in enumerate(t.starts.when):
                 check_condition(c, path + ("starts", "when", j))
             for key, value in t.starts.data.items():
-                for ref in _placeholders(value):
+                for ref in placeholders(value):
                     check_field(ref, path + ("starts", "data", key))
-            for ref in _placeholders(t.starts.case_ref):
+            for ref in placeholders(t.starts.case_ref):
                 if ref not in ("case_ref", "seq", "trigger"):
                     out.append((path + ("starts", "case_ref"), f"unknown placeholder '{{{ref}}}' (use case_ref, seq, trigger)"))
         for s in wf.sources(t):
@@ -606,6 +611,10 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
                 out.append((path + ("due", "anchor"), f"anchor field '{anchor[5:]}' must be of type date, not {fs.type}"))
         elif anchor not in ("entry", "event"):
             out.append((path + ("due", "anchor"), f"unknown anchor '{anchor}' (use entry, event or data.<field>)"))
+        if anchor in ("entry", "event") and d.due.amount < 0:
+            out.append((path + ("due", "amount"),
+                        f"a negative amount counts back from the {anchor}, so the deadline would expire as soon as "
+                        "it opens; count back only from a date field (anchor: data.<field>)"))
         for j, r in enumerate(d.remind):
             try:
                 amount, _unit = parse_offset(r)
@@ -619,11 +628,26 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
         if d.on_expiry is not None:
             for j, r in enumerate(d.on_expiry.notify):
                 check_role(r, path + ("on_expiry", "notify", j))
+            for key, value in d.on_expiry.data.items():
+                fs = check_field(key, path + ("on_expiry", "data", key))
+                problem = value_problem(fs, value) if fs is not None else None
+                if problem:
+                    out.append((path + ("on_expiry", "data", key), f"{problem} for field '{key}'"))
             trig = d.on_expiry.trigger
             if trig is not None:
                 if trig not in triggers:
                     check_trigger(trig, path + ("on_expiry", "trigger"))
                 else:
+                    for i, t in enumerate(spec.transitions):
+                        if t.trigger != trig or not open_in & set(wf.sources(t)):
+                            continue
+                        for f in t.requires:
+                            if f not in d.on_expiry.data:
+                                out.append(
+                                    (path + ("on_expiry", "trigger"),
+                                     f"trigger '{trig}' (transitions[{i}]) requires '{f}', which an expiry does not "
+                                     f"supply, so it would fail every time: set it under on_expiry.data")
+                                )
                     for s in sorted(open_in):
                         if trig not in wf.valid_triggers(s):
                             out.append(
@@ -656,7 +680,7 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
     return out
 
 
-def _placeholders(value: Any) -> list[str]:
+def placeholders(value: Any) -> list[str]:
     """The {field} names in a template string."""
     import string
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.language.bundled import bundled_dir, workflow_files
-from engine.language.definition import Located, Workflow, WorkflowSpec, apply_overlay, read_located, validate
+from engine.language.definition import (Located, Workflow, WorkflowSpec, apply_overlay, placeholders, read_located,
+                                       validate, value_problem)
 from engine.language.profiles import Profile, load_profile
-from engine.language.yamlsource import locate
+from engine.language.yamlsource import dotted, locate
 from engine.errors import DefinitionError, Problem, UnknownWorkflow
 
 
@@ -115,6 +116,7 @@ class Registry:
                 workflows[name] = validate(located)
             except DefinitionError as exc:
                 problems.extend(exc.problems)
+        problems.extend(_start_problems(workflows, merged))
         if problems:
             raise DefinitionError(list(dict.fromkeys(problems)))
         return cls(workflows, profile)
@@ -136,3 +138,37 @@ class Registry:
         workflow = Workflow(WorkflowSpec.model_validate(body), origin="<stored>")
         self._by_version[workflow.version] = workflow
         return workflow
+
+
+def _start_problems(workflows: dict[str, Workflow], located: dict[str, Located]) -> list[Problem]:
+    """`starts:` names another workflow, so only the whole set can tell whether it can open a case."""
+    problems: list[Problem] = []
+    for name, wf in workflows.items():
+        for i, t in enumerate(wf.spec.transitions):
+            if t.starts is None:
+                continue
+            here = ("transitions", i, "starts")
+
+            def problem(path: tuple, message: str) -> None:
+                file, line = locate(located[name].lines, here + path, located[name].file)
+                problems.append(Problem(file, line, dotted(here + path), message))
+
+            child = workflows.get(t.starts.workflow)
+            if child is None:
+                if t.starts.workflow not in located:  # a workflow that failed validation is reported already
+                    problem(("workflow",), f"unknown workflow '{t.starts.workflow}' (known: {', '.join(sorted(located))})")
+                continue
+            if t.starts.state is not None and t.starts.state not in child.openable_states:
+                problem(("state",), f"a '{child.name}' case cannot be opened at '{t.starts.state}' "
+                                    f"(allowed: {', '.join(child.openable_states)})")
+            for key, value in t.starts.data.items():
+                field = child.spec.data.get(key)
+                if field is None:
+                    problem(("data", key), f"'{child.name}' has no data field '{key}' "
+                                           f"(known: {', '.join(child.spec.data) or 'none declared'})")
+                elif not placeholders(value) and (message := value_problem(field, value)):
+                    problem(("data", key), f"{message} for field '{key}' of '{child.name}'")
+            for required in child.spec.open.requires:
+                if required not in t.starts.data:
+                    problem(("data",), f"'{child.name}' needs '{required}' to open a case: set it under starts.data")
+    return problems
