@@ -9,6 +9,7 @@ line of the mapping it is missing from.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -321,3 +322,32 @@ def test_a_negative_amount_from_a_date_field_is_valid(tmp_path):
     old = "due: {amount: 10, unit: working_days, anchor: data.started_on}"
     path.write_text(GOOD.read_text().replace(old, old.replace("10", "-10")))
     assert load_workflow_file(path).spec.deadlines["finish_in_time"].due.amount == -10
+
+
+# ---- checking files as `caseclock validate` does -------------------------------------------------
+
+
+def test_a_checked_copy_of_a_bundled_workflow_replaces_it(tmp_path):
+    from engine.language.registry import check_files
+
+    copy = tmp_path / "drp.yaml"
+    copy.write_text(DRP.read_text())
+    assert check_files([copy]) == [(copy, [])]
+    text = DRP.read_text()
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "due: {amount: " in row)
+    copy.write_text(re.sub(r"due: \{amount: (-?\d+),", r'due: {amount: "\1",', text, count=1))
+    ((path, problems),) = check_files([copy])
+    assert [(p.file, p.line, p.message) for p in problems] == [
+        (str(copy), line, "must be a whole number, written without quotes")]
+
+
+def test_a_profile_is_checked_as_the_registry_applies_it(tmp_path):
+    from engine.language.registry import check_files
+
+    profile = tmp_path / "testshire.yaml"
+    profile.write_text(
+        "name: testshire\ntitle: Testshire\ncalendar: {nation: england-and-wales}\n"
+        "workflows:\n  drp:\n    deadlines:\n      stage_1_response:\n        due: {amount: true, unit: working_days}\n"
+    )
+    ((path, problems),) = check_files([profile])
+    assert [(p.file, p.line, p.field) for p in problems] == [(str(profile), 8, "deadlines.stage_1_response.due.amount")]

@@ -74,6 +74,21 @@ def available(directory: Path | None = None) -> list[str]:
     return sorted(p.stem for p in (directory or profiles_dir()).glob("*.yaml"))
 
 
+PROFILE_KEYS = frozenset({"calendar", "workflows", "new_workflows"})
+WORKFLOW_KEYS = frozenset({"extends", "remove", "initial", "open", "data", "states", "transitions", "deadlines"})
+
+
+def is_profile_file(path: Path) -> bool:
+    """A profile lives in an `authorities` folder, or has a profile's keys and none of a workflow's."""
+    if path.parent.name == "authorities":
+        return True
+    try:
+        data, _lines = load_yaml_file(path)
+    except DefinitionError:
+        return False
+    return isinstance(data, dict) and bool(PROFILE_KEYS & data.keys()) and not WORKFLOW_KEYS & data.keys()
+
+
 def load_profile(name: str, directory: Path | None = None) -> Profile:
     directory = directory or profiles_dir()
     path = directory / f"{name}.yaml"

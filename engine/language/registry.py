@@ -7,7 +7,7 @@ from pathlib import Path
 from engine.language.bundled import bundled_dir, workflow_files
 from engine.language.definition import (Located, Workflow, WorkflowSpec, apply_overlay, placeholders, read_located,
                                        validate, value_problem)
-from engine.language.profiles import Profile, load_profile
+from engine.language.profiles import Profile, is_profile_file, load_profile
 from engine.language.yamlsource import dotted, locate
 from engine.errors import DefinitionError, Problem, UnknownWorkflow
 
@@ -138,6 +138,44 @@ class Registry:
         workflow = Workflow(WorkflowSpec.model_validate(body), origin="<stored>")
         self._by_version[workflow.version] = workflow
         return workflow
+
+
+def check_files(paths: list[Path]) -> list[tuple[Path, list[Problem]]]:
+    """Validate workflow and profile files as they would run beside the bundled workflows.
+
+    A workflow file replaces the bundled workflow of the same name (a procedure owner checking an
+    edited copy), and may extend any bundled one. A profile is applied to the bundled workflows,
+    with any edited copies given alongside it in their place.
+    """
+    files = workflow_files(paths)
+    profiles = [p for p in files if is_profile_file(p)]
+    given = {p: _workflow_name(p) for p in files if p not in profiles}
+    bundled = {p: _workflow_name(p) for p in workflow_files([bundled_dir("workflows")])}
+
+    def beside(names: set, paths_: set) -> list[Path]:
+        return [p for p, n in bundled.items() if n not in names and p.resolve() not in paths_]
+
+    results: list[tuple[Path, list[Problem]]] = []
+    for path in files:
+        try:
+            if path in profiles:
+                copies = [p for p, n in given.items() if n in bundled.values()]
+                Registry.load([*beside({given[p] for p in copies}, {p.resolve() for p in copies}), *copies],
+                              authority=path.stem, profiles=path.parent)
+            else:
+                Registry.load([*beside({given[path]}, {path.resolve()}), path])
+            results.append((path, []))
+        except DefinitionError as exc:
+            results.append((path, exc.problems))
+    return results
+
+
+def _workflow_name(path: Path) -> str | None:
+    try:
+        name = read_located(path).data.get("name")
+    except DefinitionError:
+        return None
+    return name if isinstance(name, str) else None
 
 
 def _start_problems(workflows: dict[str, Workflow], located: dict[str, Located]) -> list[Problem]:
