@@ -155,7 +155,7 @@ def test_bad_definition(filename, with_, expected):
 
 
 def test_every_bad_file_is_in_the_table():
-    listed = {c[0] for c in CASES} | {"overlay_remove_stage.yaml"}
+    listed = {c[0] for c in CASES} | {"overlay_remove_stage.yaml", "overlay_many.yaml"}
     assert {p.name for p in BAD.glob("*.yaml")} == listed
 
 
@@ -178,6 +178,41 @@ def test_overlay_removing_a_state_reports_what_is_left_broken():
     stage_2: a real problem of this overlay, located where the expiry was written (drp.yaml:158)."""
     problems = load_problems("overlay_remove_stage.yaml", "bundled")
     assert (str(DRP), 158, "deadlines.stage_2_response.on_expiry.trigger") in {(p.file, p.line, p.field) for p in problems}
+
+
+def test_an_overlay_with_problems_in_every_phase_reports_them_all_at_once():
+    """Removing what is not there, schema and semantic problems used to take one run per phase."""
+    new_transition = len(yaml.safe_load(DRP.read_text())["transitions"])
+    problems = load_problems("overlay_many.yaml", "bundled")
+    assert sorted((p.line, p.field) for p in problems) == [
+        (4, "owner"),
+        (6, "remove.states"),
+        (7, "remove.triggers"),
+        (10, "deadlines.stage_1_response.due.amount"),
+        (14, "deadlines.local_check.due.amount"),
+        (19, f"transitions[{new_transition}].dest"),
+        (20, f"transitions[{new_transition}].roles[0]"),
+    ]
+    assert {p.file for p in problems} == {str(BAD / "overlay_many.yaml")}
+
+
+def test_semantic_checks_run_beside_schema_problems_without_echoing_them(tmp_path):
+    """A refused transition or state is set aside: what refers to it is not reported again."""
+    text = GOOD.read_text()
+    text = text.replace("    dest: working\n    roles: [worker]\n", "    dest: working\n    roles: [worker]\n    colour: red\n")
+    text = text.replace("  working:\n    description: Being worked on.\n", "  working:\n    description: Being worked on.\n    final: 1\n")
+    text = text.replace("    source: working\n    dest: waiting\n", "    source: working\n    dest: waitin\n")
+    path = tmp_path / "minimal.yaml"
+    path.write_text(text)
+    with pytest.raises(DefinitionError) as info:
+        Registry.load([path])
+    # transitions[0] is set aside, so nothing about what it leads to (working unreachable) is reported,
+    # and `pause` (second of those left) is still named by its place in the file, transitions[2]
+    assert sorted((p.line, p.field, p.message.split(" (")[0]) for p in info.value.problems) == [
+        (18, "states.working.final", "must be true or false, written without quotes"),
+        (26, "transitions[0].colour", "unknown key 'colour'"),
+        (33, "transitions[2].dest", "unknown state 'waitin'"),
+    ]
 
 
 def test_overlay_removing_a_state_also_removes_it_from_open_at():
@@ -351,3 +386,27 @@ def test_a_profile_is_checked_as_the_registry_applies_it(tmp_path):
     )
     ((path, problems),) = check_files([profile])
     assert [(p.file, p.line, p.field) for p in problems] == [(str(profile), 8, "deadlines.stage_1_response.due.amount")]
+
+
+def test_a_profile_reports_its_schema_and_overlay_problems_together(tmp_path):
+    from engine.language.registry import check_files
+
+    profile = tmp_path / "testshire.yaml"
+    profile.write_text(
+        "name: testshire\ntitle: Testshire\ncalendar: {nation: atlantis}\nroles: {clerk: Clerk}\n"
+        "workflows:\n  drp:\n    remove: {states: [nope]}\n    deadlines:\n      stage_1_response:\n"
+        "        due: {amount: true, unit: working_days}\n"
+    )
+    ((path, problems),) = check_files([profile])
+    assert sorted((p.line, p.field) for p in problems) == [
+        (3, "calendar.nation"), (4, "roles.clerk"), (7, "remove.states"),
+        (10, "deadlines.stage_1_response.due.amount"),
+    ]
+
+
+def test_an_unreadable_file_does_not_hide_the_problems_of_the_others(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_bytes(b"name: x\x07\n")
+    with pytest.raises(DefinitionError) as info:
+        Registry.load([broken, BAD / "unknown_dest.yaml"])
+    assert [(Path(p.file).name, p.line) for p in info.value.problems] == [("broken.yaml", 1), ("unknown_dest.yaml", 31)]

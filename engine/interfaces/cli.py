@@ -124,7 +124,8 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="Workflow or autho
         else:
             out.print(f"ok  {path}")
     if problems:
-        fail("\n".join(str(p) for p in dict.fromkeys(problems)))
+        in_order = sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line or 0, p.column or 0))
+        fail("\n".join(str(p) for p in in_order))
 
 
 @app.command()

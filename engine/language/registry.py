@@ -7,13 +7,13 @@ from pathlib import Path
 from engine.language.bundled import bundled_dir, workflow_files
 from engine.language.definition import (Located, Workflow, WorkflowSpec, apply_overlay, placeholders, read_located,
                                        validate, value_problem)
-from engine.language.profiles import Profile, is_profile_file, load_profile
+from engine.language.profiles import Profile, is_profile_file, read_profile
 from engine.language.yamlsource import dotted, locate
 from engine.errors import DefinitionError, Problem, UnknownWorkflow
 
 
-def read_all(paths: list[Path]) -> dict[str, Located]:
-    """Raw workflow documents by name, with base workflows resolved through `extends:`."""
+def read_all(paths: list[Path]) -> tuple[dict[str, Located], list[Problem]]:
+    """Raw workflow documents by name, and the problems of the files that could not be read."""
     raw: dict[str, Located] = {}
     problems: list[Problem] = []
     for path in workflow_files(paths):
@@ -32,9 +32,7 @@ def read_all(paths: list[Path]) -> dict[str, Located]:
             problems.append(Problem(str(path), line, "name", f"workflow '{name}' is also defined in {raw[name].file}"))
             continue
         raw[name] = located
-    if problems:
-        raise DefinitionError(problems)
-    return raw
+    return raw, problems
 
 
 class Registry:
@@ -51,9 +49,12 @@ class Registry:
         """Load workflow files (the bundled ones by default), resolve `extends:`, apply the
         authority's profile if one is named, and validate everything, reporting every problem."""
         paths = [bundled_dir("workflows")] if paths is None else paths
-        raw = read_all(paths)
-        profile = load_profile(authority, profiles) if authority else None
-        problems: list[Problem] = []
+        raw, problems = read_all(paths)
+        unread = bool(problems)  # a file that could not be read may be the base or target another names
+        profile = None
+        if authority:
+            profile, found = read_profile(authority, profiles)
+            problems.extend(found)
         if profile is not None:
             for name in profile.spec.new_workflows:
                 if name in raw:
@@ -76,13 +77,16 @@ class Registry:
                 merged[name] = located
                 return
             if base not in raw:
+                if unread:
+                    return
                 file, line = locate(located.lines, ("extends",), located.file)
                 problems.append(Problem(file, line, "extends", f"unknown base workflow '{base}' (known: {', '.join(sorted(n for n in raw if n != name))})"))
                 return
             resolve(base, chain + (name,))
             if base in merged:
                 try:
-                    merged[name] = apply_overlay(merged[base], located)
+                    merged[name], found = apply_overlay(merged[base], located)
+                    problems.extend(found)
                 except DefinitionError as exc:
                     problems.extend(exc.problems)
 
@@ -95,7 +99,8 @@ class Registry:
                     problems.append(Problem(file, line, f"workflows.{name}", f"no base workflow '{name}' to overlay (known: {', '.join(sorted(raw))})"))
                     continue
                 try:
-                    merged[name] = apply_overlay(merged[name], profile.overlay(name), prefix=("workflows", name))
+                    merged[name], found = apply_overlay(merged[name], profile.overlay(name), prefix=("workflows", name))
+                    problems.extend(found)
                 except DefinitionError as exc:
                     problems.extend(exc.problems)
             declared = set()
@@ -116,7 +121,8 @@ class Registry:
                 workflows[name] = validate(located)
             except DefinitionError as exc:
                 problems.extend(exc.problems)
-        problems.extend(_start_problems(workflows, merged))
+        if not unread:
+            problems.extend(_start_problems(workflows, merged))
         if problems:
             raise DefinitionError(list(dict.fromkeys(problems)))
         return cls(workflows, profile)
