@@ -410,3 +410,20 @@ def test_an_unreadable_file_does_not_hide_the_problems_of_the_others(tmp_path):
     with pytest.raises(DefinitionError) as info:
         Registry.load([broken, BAD / "unknown_dest.yaml"])
     assert [(Path(p.file).name, p.line) for p in info.value.problems] == [("broken.yaml", 1), ("unknown_dest.yaml", 31)]
+
+
+@pytest.mark.parametrize("body", [
+    "name: a\ntitle: t\ninitial: s\nstates: [s]\ntransitions: x\n",
+    "name: a\ntitle: t\nstates: {s: 3, d: {final: true}}\ntransitions: [3, {trigger: go, source: s, dest: d}]\n",
+    "name: a\ntitle: t\nstates: 1\ntransitions: []\n",
+    "name: A B\ntitle: [1]\ninitial: 3\nstates: {s: {}, d: {final: true}}\ntransitions: [{trigger: go, source: s, dest: d}]\n"
+    "deadlines: 4\ndata: {x: {type: nope}}\nroles: {R: 1}\nopen: {at: 3}\n",
+    "name: a\nextends: drp\nremove: [x]\ntransitions: {a: 1}\n",
+    "name: a\nextends: drp\nremove: {states: x, triggers: [1]}\ndeadlines: {stage_1_response: 5}\n",
+])
+def test_a_malformed_definition_is_reported_not_raised(tmp_path, body):
+    path = tmp_path / "wf.yaml"
+    path.write_text(body)
+    with pytest.raises(DefinitionError) as info:
+        Registry.load([BUNDLED, path])
+    assert info.value.problems and {p.file for p in info.value.problems} == {str(path)}

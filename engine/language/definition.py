@@ -384,7 +384,12 @@ def apply_overlay(base: Located, overlay: Located, prefix: tuple = ()) -> tuple[
             if len(p) >= 2 and p[0] == "transitions" and p[1] == old_i:
                 new_lines[("transitions", new_i) + p[2:]] = loc
     transitions = [t for _, t in kept]
-    for j, t in enumerate(ov.get("transitions") or []):
+    added = ov.get("transitions") or []
+    if not isinstance(added, list):
+        file, line = ov_line(("transitions",))
+        problems.append(Problem(file, line, "transitions", "must be a list of transitions to add"))
+        added = []
+    for j, t in enumerate(added):
         for p, loc in overlay.lines.items():
             if p[: len(prefix) + 2] == prefix + ("transitions", j):
                 new_lines[("transitions", len(transitions)) + p[len(prefix) + 2 :]] = loc
@@ -478,7 +483,9 @@ def _without_refused_parts(data: dict, errors: list, gaps: _Gaps) -> WorkflowSpe
         if top in ("name", "title", "description") and len(path) == 1:
             data[top] = "unnamed" if top == "name" else ""
         elif top == "initial" and len(path) == 1:
-            data["initial"], gaps.no_initial, gaps.partial = next(iter(data.get("states") or {"": 0})), True, True
+            if not isinstance(data.get("states"), dict) or not data["states"]:
+                return None
+            data["initial"], gaps.no_initial, gaps.partial = next(iter(data["states"])), True, True
         elif top == "transitions" and isinstance(key, int):
             dropped_transitions.add(key)
             trigger = data["transitions"][key].get("trigger") if isinstance(data["transitions"][key], dict) else None
