@@ -184,6 +184,27 @@ def test_validate_overlay_broken_in_inherited_lines_fails():
     assert result.returncode == 1 and "stage_2_response.on_expiry.trigger" in result.stderr
 
 
+def test_validate_accepts_profiles_and_copies_of_bundled_workflows_and_locates_bad_bytes(tmp_path):
+    """A profile is checked as the registry runs it (not as a workflow); an unmodified copy of a
+    bundled workflow replaces it rather than clashing; a control character is a located problem."""
+    copies = tmp_path / "mine"
+    copies.mkdir()
+    drp = copies / "drp.yaml"
+    drp.write_text((REPO / "workflows" / "drp.yaml").read_text())
+    profile = copies / "croydon.yaml"  # outside an authorities folder: known by its keys
+    profile.write_text((REPO / "config" / "authorities" / "croydon.yaml").read_text())
+    bell = tmp_path / "bell.yaml"
+    bell.write_bytes(b"name: x\x07\n")
+    result = caseclock("validate", "config/authorities/sunderland.yaml", str(drp), str(profile), str(bell))
+    no_traceback(result)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [f"ok  {p}" for p in ("config/authorities/sunderland.yaml", drp, profile)]
+    assert result.stderr.splitlines() == [
+        f"{bell}:1:8: not valid YAML: character U+0007 is not allowed "
+        "(write it as an escape in a double-quoted string, or remove it)"
+    ]
+
+
 @pytest.fixture(scope="module")
 def diagram() -> str:
     return ok(caseclock("diagram", "drp")).stdout

@@ -109,24 +109,22 @@ def fail(message: str, code: int = 1) -> None:
 
 
 @app.command()
-def validate(paths: Annotated[list[Path], typer.Argument(help="Workflow YAML files or folders")]) -> None:
-    """Check workflow definitions; print file:line: field: message for every problem."""
-    from engine.language.bundled import bundled_dir, workflow_files
-    from engine.language.registry import Registry
+def validate(paths: Annotated[list[Path], typer.Argument(help="Workflow or authority profile YAML files, or folders")]) -> None:
+    """Check workflow definitions and authority profiles; print file:line: field: message for every problem.
+
+    A workflow file replaces the bundled workflow of the same name; a profile is checked as the
+    bundled workflows run under it."""
+    from engine.language.registry import check_files
 
     problems = []
-    bundled = bundled_dir("workflows")
-    for path in workflow_files(paths):
-        # a file may extend a bundled workflow: load it beside the other bundled files, so every
-        # problem reported is one this file causes (the bundled ones load cleanly on their own)
-        others = [p for p in workflow_files([bundled]) if p.resolve() != path.resolve()]
-        try:
-            Registry.load([*others, path])
+    for path, found in check_files(paths):
+        if found:
+            problems.extend(found)
+        else:
             out.print(f"ok  {path}")
-        except DefinitionError as exc:
-            problems.extend(exc.problems)
     if problems:
-        fail("\n".join(str(p) for p in dict.fromkeys(problems)))
+        in_order = sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line or 0, p.column or 0))
+        fail("\n".join(str(p) for p in in_order))
 
 
 @app.command()

@@ -18,7 +18,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_serializer, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, ValidationError,
+                      model_serializer, model_validator)
 
 from engine.time.calendar import Unit, parse_offset
 from engine.errors import DefinitionError, Problem
@@ -63,9 +64,9 @@ class Condition(_Strict):
     not_equals: Any = None
     in_: list[Any] | None = Field(default=None, alias="in")
     not_in: list[Any] | None = None
-    is_set: bool | None = None
-    at_least: int | None = None
-    at_most: int | None = None
+    is_set: StrictBool | None = None
+    at_least: StrictInt | None = None
+    at_most: StrictInt | None = None
 
     @model_validator(mode="after")
     def _one_operator(self) -> "Condition":
@@ -120,7 +121,7 @@ class Condition(_Strict):
 class StateSpec(_Strict):
     description: str = ""
     role: Name | None = None
-    final: bool = False
+    final: StrictBool = False
 
 
 class StartSpec(_Strict):
@@ -151,10 +152,10 @@ class TransitionSpec(_Strict):
 
 
 class Due(_Strict):
-    amount: int = Field(ge=-3660, le=3660)
+    amount: StrictInt = Field(ge=-3660, le=3660)
     unit: Unit
     anchor: str | None = None
-    anchor_is_day_one: bool = False
+    anchor_is_day_one: StrictBool = False
 
 
 class OnExpiry(_Strict):
@@ -301,11 +302,13 @@ def read_located(path: Path) -> Located:
     return Located(data, lines, str(path))
 
 
-def apply_overlay(base: Located, overlay: Located, prefix: tuple = ()) -> Located:
+def apply_overlay(base: Located, overlay: Located, prefix: tuple = ()) -> tuple[Located, list[Problem]]:
     """Merge an overlay onto a base: mappings merge by key, `transitions` are appended,
     `remove:` drops states (with their transitions and deadlines), deadlines or triggers.
 
     `prefix` is where the overlay sits in its own file (a profile nests workflow overlays).
+    Problems with `remove:` are returned beside the merge (which skips what it cannot remove),
+    so that the merged definition is still checked and every problem reported in one run.
     """
     data = copy.deepcopy(base.data)
     lines: LineMap = dict(base.lines)
@@ -321,14 +324,21 @@ def apply_overlay(base: Located, overlay: Located, prefix: tuple = ()) -> Locate
     remove = ov.get("remove") or {}
     if not isinstance(remove, dict):
         file, line = ov_line(("remove",))
-        raise DefinitionError([Problem(file, line, "remove", "must be a mapping of states/deadlines/triggers lists")])
+        problems.append(Problem(file, line, "remove", "must be a mapping of states/deadlines/triggers lists"))
+        remove = {}
     for key in remove:
         if key not in ("states", "deadlines", "triggers"):
             file, line = ov_line(("remove", key))
             problems.append(Problem(file, line, f"remove.{key}", "unknown key; expected states, deadlines or triggers"))
-    gone_states = set(remove.get("states") or [])
-    gone_triggers = set(remove.get("triggers") or [])
-    gone_deadlines = set(remove.get("deadlines") or [])
+    def names(kind: str) -> set:
+        value = remove.get(kind) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            file, line = ov_line(("remove", kind))
+            problems.append(Problem(file, line, f"remove.{kind}", "must be a list of names"))
+            return set()
+        return set(value)
+
+    gone_states, gone_triggers, gone_deadlines = names("states"), names("triggers"), names("deadlines")
     for kind, names, table in (
         ("states", gone_states, data.get("states", {})),
         ("deadlines", gone_deadlines, data.get("deadlines", {})),
@@ -339,8 +349,8 @@ def apply_overlay(base: Located, overlay: Located, prefix: tuple = ()) -> Locate
     for n in sorted(gone_triggers - {t.get("trigger") for t in data.get("transitions", []) if isinstance(t, dict)}):
         file, line = ov_line(("remove", "triggers"))
         problems.append(Problem(file, line, "remove.triggers", f"'{n}' is not a trigger of the base workflow"))
-    if problems:
-        raise DefinitionError(problems)
+    gone_states &= set(data.get("states", {}))
+    gone_deadlines &= set(data.get("deadlines", {}))
 
     for s in gone_states:
         del data["states"][s]
@@ -374,7 +384,12 @@ def apply_overlay(base: Located, overlay: Located, prefix: tuple = ()) -> Locate
             if len(p) >= 2 and p[0] == "transitions" and p[1] == old_i:
                 new_lines[("transitions", new_i) + p[2:]] = loc
     transitions = [t for _, t in kept]
-    for j, t in enumerate(ov.get("transitions") or []):
+    added = ov.get("transitions") or []
+    if not isinstance(added, list):
+        file, line = ov_line(("transitions",))
+        problems.append(Problem(file, line, "transitions", "must be a list of transitions to add"))
+        added = []
+    for j, t in enumerate(added):
         for p, loc in overlay.lines.items():
             if p[: len(prefix) + 2] == prefix + ("transitions", j):
                 new_lines[("transitions", len(transitions)) + p[len(prefix) + 2 :]] = loc
@@ -399,37 +414,103 @@ def apply_overlay(base: Located, overlay: Located, prefix: tuple = ()) -> Locate
                 target[key] = copy.deepcopy(value)
 
     merge(data, ov, ())
-    return Located(data, new_lines, overlay.file)
+    return Located(data, new_lines, overlay.file), problems
 
 
 def validate(located: Located) -> Workflow:
-    """Schema check, then semantic check; raise one DefinitionError listing every problem."""
+    """Schema check, then semantic check; raise one DefinitionError listing every problem.
+
+    When the schema refuses parts of the file, the semantic checks still run on the rest (with
+    the refused parts set aside), so one run reports every problem rather than one phase's."""
     data, lines, file = located.data, located.lines, located.file
     problems: list[Problem] = []
+    gaps = _Gaps()
     try:
         spec = WorkflowSpec.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
             path = _data_path(data, err["loc"])
             f, line = locate(lines, path, file)
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = f"unknown key '{path[-1]}'"
-            elif err["type"] == "missing":
-                message = "is required"
-            elif err["type"] == "string_pattern_mismatch":
-                message = f"'{err['input']}' is not a valid name: use lower_snake_case (a-z, 0-9, _), starting with a letter"
-            elif err["type"] == "int_parsing":
-                message = f"'{err['input']}' is not a whole number"
+            problems.append(Problem(f, line, dotted(path), _schema_message(err, path)))
+        spec = _without_refused_parts(data, exc.errors(), gaps)
+    if spec is not None:
+        for path, message in _semantic_problems(Workflow(spec, origin=file), gaps):
+            f, line = locate(lines, path, file)
             problems.append(Problem(f, line, dotted(path), message))
-        raise DefinitionError(_dedupe(problems)) from None
-    workflow = Workflow(spec, origin=file)
-    for path, message in _semantic_problems(workflow):
-        f, line = locate(lines, path, file)
-        problems.append(Problem(f, line, dotted(path), message))
     if problems:
         raise DefinitionError(_dedupe(problems))
-    return workflow
+    return Workflow(spec, origin=file)
+
+
+def _schema_message(err: Any, path: tuple) -> str:
+    if err["type"] == "extra_forbidden":
+        return f"unknown key '{path[-1]}'"
+    if err["type"] == "missing":
+        return "is required"
+    if err["type"] == "string_pattern_mismatch":
+        return f"'{err['input']}' is not a valid name: use lower_snake_case (a-z, 0-9, _), starting with a letter"
+    if err["type"] == "int_parsing":
+        return f"'{err['input']}' is not a whole number"
+    if err["type"] == "int_type":
+        return "must be a whole number, written without quotes"
+    if err["type"] == "bool_type":
+        return "must be true or false, written without quotes"
+    return err["msg"].removeprefix("Value error, ")
+
+
+@dataclass
+class _Gaps:
+    """Names the schema refused, so the semantic checks do not report their consequences again."""
+
+    states: set[str] = field(default_factory=set)
+    fields: set[str] = field(default_factory=set)
+    roles: set[str] = field(default_factory=set)
+    triggers: set[str] = field(default_factory=set)
+    kept_transitions: list[int] | None = None  # original index of each transition left
+    no_initial: bool = False
+    partial: bool = False  # states, transitions or opening states are incomplete: skip reachability
+
+
+def _without_refused_parts(data: dict, errors: list, gaps: _Gaps) -> WorkflowSpec | None:
+    """The definition minus every part the schema refused, or None when too little is left."""
+    data = copy.deepcopy(data)
+    dropped_transitions: set[int] = set()
+    for err in errors:
+        path = _data_path(data, err["loc"]) if err["type"] != "missing" or len(err["loc"]) > 1 else tuple(err["loc"])
+        if not path:
+            return None
+        top, key = path[0], (path[1] if len(path) > 1 else None)
+        if top in ("name", "title", "description") and len(path) == 1:
+            data[top] = "unnamed" if top == "name" else ""
+        elif top == "initial" and len(path) == 1:
+            if not isinstance(data.get("states"), dict) or not data["states"]:
+                return None
+            data["initial"], gaps.no_initial, gaps.partial = next(iter(data["states"])), True, True
+        elif top == "transitions" and isinstance(key, int):
+            dropped_transitions.add(key)
+            trigger = data["transitions"][key].get("trigger") if isinstance(data["transitions"][key], dict) else None
+            if isinstance(trigger, str):
+                gaps.triggers.add(trigger)
+            gaps.partial = True
+        elif top == "transitions" and key is None and "transitions" not in data:
+            data["transitions"], gaps.partial = [], True
+        elif top in ("states", "data", "roles", "deadlines") and key is not None and isinstance(data.get(top), dict):
+            data[top].pop(key, None)
+            {"states": gaps.states, "data": gaps.fields, "roles": gaps.roles}.get(top, set()).add(key)
+            gaps.partial = gaps.partial or top == "states"
+        elif top == "open":
+            data["open"], gaps.partial = {}, True
+        elif len(path) == 1 and err["type"] == "extra_forbidden":
+            data.pop(top, None)
+        else:
+            return None
+    if dropped_transitions:
+        gaps.kept_transitions = [i for i in range(len(data["transitions"])) if i not in dropped_transitions]
+        data["transitions"] = [data["transitions"][i] for i in gaps.kept_transitions]
+    try:
+        return WorkflowSpec.model_validate(data)
+    except ValidationError:
+        return None
 
 
 def _data_path(data: Any, loc: tuple) -> tuple:
@@ -459,8 +540,14 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 # semantic checks
 
 
-def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
+def _semantic_problems(wf: Workflow, gaps: _Gaps | None = None) -> list[tuple[tuple, str]]:
+    gaps = gaps or _Gaps()
     spec = wf.spec
+
+    def written(i: int) -> int:
+        """A transition's index in the file, where refused transitions were set aside."""
+        return gaps.kept_transitions[i] if gaps.kept_transitions is not None else i
+
     out: list[tuple[tuple, str]] = []
     states = spec.states
     roles = set(spec.roles) | {SYSTEM_ROLE}
@@ -468,16 +555,20 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
     triggers = set(wf.triggers)
 
     def check_state(name: str, path: tuple) -> bool:
+        if name in gaps.states:
+            return False
         if name not in states:
             out.append((path, f"unknown state '{name}' (states: {', '.join(states)})"))
             return False
         return True
 
     def check_role(name: str | None, path: tuple) -> None:
-        if name is not None and name not in roles:
+        if name is not None and name not in roles and name not in gaps.roles:
             out.append((path, f"unknown role '{name}' (declare it under 'roles'; known: {', '.join(sorted(roles))})"))
 
     def check_field(name: str, path: tuple) -> FieldSpec | None:
+        if name in gaps.fields:
+            return None
         if name not in fields:
             known = ", ".join(fields) or "none declared"
             out.append((path, f"unknown data field '{name}' (declare it under 'data'; known: {known})"))
@@ -499,15 +590,15 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
                 out.append((path + (cond.operator,), f"{problem} for field '{cond.field}'"))
 
     def check_trigger(name: str, path: tuple) -> None:
-        if name not in triggers:
+        if name not in triggers and name not in gaps.triggers:
             out.append((path, f"unknown trigger '{name}' (triggers: {', '.join(wf.triggers)})"))
 
     if not states:
         out.append((("states",), "a workflow needs at least one state"))
         return out
-    if not wf.final_states:
+    if not wf.final_states and not gaps.states:
         out.append((("states",), "a workflow needs at least one final state"))
-    if check_state(spec.initial, ("initial",)) and spec.initial in wf.final_states:
+    if not gaps.no_initial and check_state(spec.initial, ("initial",)) and spec.initial in wf.final_states:
         out.append((("initial",), f"the initial state '{spec.initial}' is final"))
     for i, s in enumerate(spec.open.at):
         if check_state(s, ("open", "at", i)) and s in wf.final_states:
@@ -519,7 +610,7 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
 
     seen: dict[tuple, int] = {}
     for i, t in enumerate(spec.transitions):
-        path = ("transitions", i)
+        path = ("transitions", written(i))
         if t.trigger == OPEN_EVENT:
             out.append((path + ("trigger",), f"'{OPEN_EVENT}' is reserved for opening a case; deadlines may use it in opened_by"))
         raw = [t.source] if isinstance(t.source, str) else t.source
@@ -547,9 +638,9 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
             for j, c in enumerate(t.starts.when):
                 check_condition(c, path + ("starts", "when", j))
             for key, value in t.starts.data.items():
-                for ref in _placeholders(value):
+                for ref in placeholders(value):
                     check_field(ref, path + ("starts", "data", key))
-            for ref in _placeholders(t.starts.case_ref):
+            for ref in placeholders(t.starts.case_ref):
                 if ref not in ("case_ref", "seq", "trigger"):
                     out.append((path + ("starts", "case_ref"), f"unknown placeholder '{{{ref}}}' (use case_ref, seq, trigger)"))
         for s in wf.sources(t):
@@ -558,7 +649,7 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
             if (key, conds) in seen:
                 first = seen[(key, conds)]
                 out.append(
-                    (path, f"trigger '{t.trigger}' from '{s}' is already defined by transitions[{first}] "
+                    (path, f"trigger '{t.trigger}' from '{s}' is already defined by transitions[{written(first)}] "
                      "with the same conditions: the second could never fire")
                 )
             else:
@@ -606,6 +697,10 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
                 out.append((path + ("due", "anchor"), f"anchor field '{anchor[5:]}' must be of type date, not {fs.type}"))
         elif anchor not in ("entry", "event"):
             out.append((path + ("due", "anchor"), f"unknown anchor '{anchor}' (use entry, event or data.<field>)"))
+        if anchor in ("entry", "event") and d.due.amount < 0:
+            out.append((path + ("due", "amount"),
+                        f"a negative amount counts back from the {anchor}, so the deadline would expire as soon as "
+                        "it opens; count back only from a date field (anchor: data.<field>)"))
         for j, r in enumerate(d.remind):
             try:
                 amount, _unit = parse_offset(r)
@@ -619,11 +714,26 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
         if d.on_expiry is not None:
             for j, r in enumerate(d.on_expiry.notify):
                 check_role(r, path + ("on_expiry", "notify", j))
+            for key, value in d.on_expiry.data.items():
+                fs = check_field(key, path + ("on_expiry", "data", key))
+                problem = value_problem(fs, value) if fs is not None else None
+                if problem:
+                    out.append((path + ("on_expiry", "data", key), f"{problem} for field '{key}'"))
             trig = d.on_expiry.trigger
             if trig is not None:
                 if trig not in triggers:
                     check_trigger(trig, path + ("on_expiry", "trigger"))
-                else:
+                elif not gaps.partial:
+                    for i, t in enumerate(spec.transitions):
+                        if t.trigger != trig or not open_in & set(wf.sources(t)):
+                            continue
+                        for f in t.requires:
+                            if f not in d.on_expiry.data:
+                                out.append(
+                                    (path + ("on_expiry", "trigger"),
+                                     f"trigger '{trig}' (transitions[{i}]) requires '{f}', which an expiry does not "
+                                     f"supply, so it would fail every time: set it under on_expiry.data")
+                                )
                     for s in sorted(open_in):
                         if trig not in wf.valid_triggers(s):
                             out.append(
@@ -632,8 +742,8 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
                                  f"(valid there: {', '.join(wf.valid_triggers(s)) or 'none'})")
                             )
 
-    # reachability and dead ends (meaningless while the starting states are unknown)
-    if any(s not in states for s in wf.openable_states):
+    # reachability and dead ends (meaningless while the starting states or transitions are unknown)
+    if gaps.partial or any(s not in states for s in wf.openable_states):
         return out
     reached = set()
     queue = deque(s for s in wf.openable_states if s in states)
@@ -656,7 +766,7 @@ def _semantic_problems(wf: Workflow) -> list[tuple[tuple, str]]:
     return out
 
 
-def _placeholders(value: Any) -> list[str]:
+def placeholders(value: Any) -> list[str]:
     """The {field} names in a template string."""
     import string
 

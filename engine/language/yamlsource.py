@@ -3,6 +3,11 @@
 Errors in a procedure must point at the file and line a procedure owner has to edit, so the
 loader returns, beside the plain data, a map from each value's path to its (file, line). It also
 refuses duplicate keys, which plain YAML silently resolves by keeping the last one.
+
+A definition file is also untrusted input: it is read only up to MAX_BYTES, must be UTF-8 without
+control characters, and an alias may only repeat a plain value. An alias of a mapping or list is
+refused, because nested ones expand exponentially (a "billion laughs" file of a few hundred bytes
+would take minutes and gigabytes to build).
 """
 
 from __future__ import annotations
@@ -18,21 +23,65 @@ Path_ = tuple[Any, ...]
 Location = tuple[str, int]
 LineMap = dict[Path_, Location]
 
+MAX_BYTES = 1024 * 1024
+"""The largest definition file read (the bundled ones are about 20 KB)."""
+TOO_DEEP = "not valid YAML: mappings and lists are nested too deeply"
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader that refuses aliases of mappings and lists (recording where each was used)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.refused_aliases: list[tuple[yaml.Mark, str]] = []
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            target = self.anchors.get(event.anchor)
+            if target is not None and not isinstance(target, yaml.ScalarNode):
+                self.get_event()
+                if event.anchor not in {anchor for _, anchor in self.refused_aliases}:
+                    self.refused_aliases.append((event.start_mark, event.anchor))
+                return yaml.ScalarNode("tag:yaml.org,2002:null", "", event.start_mark, event.end_mark)
+        return super().compose_node(parent, index)
+
+
+def _line_column(text: str, position: int) -> tuple[int, int]:
+    before = text[:position]
+    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
+
 
 def load_yaml(text: str, filename: str) -> tuple[Any, LineMap]:
     """Parse one YAML document into plain Python data plus a path -> (file, line) map."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        line, column = _line_column(text, exc.position)
+        raise DefinitionError([Problem(
+            filename, line, "", f"not valid YAML: character U+{exc.character:04X} is not allowed "
+            "(write it as an escape in a double-quoted string, or remove it)", column)]) from None
     try:
         try:
             node = loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else None
+            column = mark.column + 1 if mark else None
             raise DefinitionError(
-                [Problem(filename, line, "", f"not valid YAML: {exc.problem or exc.context}")]
+                [Problem(filename, line, "", f"not valid YAML: {exc.problem or exc.context}", column)]
             ) from None
         except yaml.YAMLError as exc:
             raise DefinitionError([Problem(filename, None, "", f"not valid YAML: {exc}")]) from None
+        except RecursionError:
+            raise DefinitionError([Problem(filename, None, "", TOO_DEEP)]) from None
+        if loader.refused_aliases:
+            raise DefinitionError([
+                Problem(filename, mark.line + 1, "",
+                        f"alias '*{anchor}' repeats a mapping or list: only plain values may be repeated "
+                        "with an alias (write the mapping or list out in full)", mark.column + 1)
+                for mark, anchor in loader.refused_aliases
+            ])
         if node is None:
             raise DefinitionError([Problem(filename, 1, "", "the file is empty")])
         lines: LineMap = {}
@@ -81,6 +130,8 @@ def load_yaml(text: str, filename: str) -> tuple[Any, LineMap]:
             raise DefinitionError(
                 [Problem(filename, mark.line + 1 if mark else None, "", f"not valid YAML: {exc}")]
             ) from None
+        except RecursionError:
+            raise DefinitionError([Problem(filename, None, "", TOO_DEEP)]) from None
         if problems:
             raise DefinitionError(problems)
         return data, lines
@@ -89,10 +140,20 @@ def load_yaml(text: str, filename: str) -> tuple[Any, LineMap]:
 
 
 def load_yaml_file(path: Path) -> tuple[Any, LineMap]:
+    """Read a definition file (UTF-8, at most MAX_BYTES) and parse it with `load_yaml`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except OSError as exc:
         raise DefinitionError([Problem(str(path), None, "", f"cannot read file: {exc.strerror}")]) from None
+    if len(raw) > MAX_BYTES:
+        raise DefinitionError([Problem(str(path), None, "", f"the file is larger than {MAX_BYTES // 1024} KB")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line, column = before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
+        raise DefinitionError([Problem(str(path), line, "", "not valid UTF-8: save the file as UTF-8", column)]) from None
     return load_yaml(text, str(path))
 
 
