@@ -92,7 +92,7 @@ def test_the_embedded_worker_fires_timers_and_stops_with_the_app(store, registry
         while time.monotonic() < give_up and client.get("/cases/LATE").json()["state"] == "informal":
             time.sleep(0.05)
         assert client.get("/cases/LATE").json()["state"] != "informal"  # the catch-up sweep on start
-        assert worker.scheduler.running
+        assert worker.status == "running"
         # a case opened (backdated) while the worker runs: its overdue deadline fires at once,
         # not at the next periodic sweep 30 s away
         assert client.post("/cases", json={"workflow": "drp", "case_ref": "BACKDATED", "data": RAISED,
@@ -101,6 +101,6 @@ def test_the_embedded_worker_fires_timers_and_stops_with_the_app(store, registry
         while time.monotonic() < give_up and client.get("/cases/BACKDATED").json()["state"] == "informal":
             time.sleep(0.05)
         assert client.get("/cases/BACKDATED").json()["state"] != "informal"
-    assert not worker.scheduler.running and worker.stopping
+    assert worker.status == "stopped"
     history = engine.history("LATE")
     assert history[1].actor == "system" and history[1].kind == "expiry"

@@ -317,7 +317,7 @@ def test_stopping_mid_sweep_finishes_the_row_in_hand_and_gives_the_rest_back(sto
     assert len(expiry_transitions(store)) == 5
 
 
-def test_the_scheduler_wakes_the_worker_at_the_next_due_time(store, registry):
+def test_the_worker_thread_wakes_at_the_next_due_time(store, registry):
     clock = SystemClock()
     engine = Engine(store, registry, WorkingCalendar(), clock)
     engine.open_case("drp", "SOON", at=clock.now() - dt.timedelta(minutes=1), data=RAISED)
@@ -336,4 +336,73 @@ def test_the_scheduler_wakes_the_worker_at_the_next_due_time(store, registry):
     assert view.state == "stage_1"
     expired = view.deadline("informal_response", status=None).expired_at
     assert dt.timedelta(0) <= expired - due < dt.timedelta(seconds=3)
-    assert worker.scheduler is not None and not worker.scheduler.running
+    assert worker.status == "stopped"
+
+
+class Recording:
+    """A notifier that keeps the idempotency keys it was given."""
+
+    def __init__(self):
+        self.keys: list[str] = []
+
+    def deliver(self, row) -> None:
+        self.keys.append(row.idempotency_key)
+
+
+def wait_until(condition, timeout: float = 15.0) -> None:
+    give_up = time.monotonic() + timeout
+    while not condition() and time.monotonic() < give_up:
+        time.sleep(0.05)
+
+
+def test_notifications_queued_before_the_worker_started_are_delivered_at_start(store, registry):
+    clock = SystemClock()
+    engine = Engine(store, registry, WorkingCalendar(), clock)
+    engine.open_case("drp", "QUEUED", at=clock.now() - dt.timedelta(days=30), data=RAISED)
+    Worker(engine, worker_id="earlier").sweep()  # fires the expiry and queues notifications; delivers none
+    queued = store.count(OutboxRow, OutboxRow.status == "pending")
+    assert queued > 0
+    notifier = Recording()
+    worker = Worker(engine, settings=WorkerSettings(sweep_seconds=60), notifier=notifier, worker_id="fresh")
+    worker.start()
+    try:
+        wait_until(lambda: len(notifier.keys) >= queued)
+    finally:
+        worker.stop()
+    assert len(notifier.keys) == queued  # at start, not a periodic sweep (60 s) later
+    assert store.count(OutboxRow, OutboxRow.status == "delivered") == queued
+
+
+def test_a_storm_of_wake_ups_from_many_threads_never_stops_the_timers(store, registry):
+    clock = SystemClock()
+    engine = Engine(store, registry, WorkingCalendar(), clock)
+    notifier = Recording()
+    worker = Worker(engine, settings=WorkerSettings(sweep_seconds=60), notifier=notifier, worker_id="storm")
+    worker.start()
+    stop_waking = threading.Event()
+
+    def keep_waking():
+        while not stop_waking.is_set():
+            worker.wake()
+            time.sleep(0.001)
+
+    wakers = [threading.Thread(target=keep_waking) for _ in range(4)]
+    for t in wakers:
+        t.start()
+    try:
+        for i in range(10):  # each opens a deadline already due, as a backdated command does
+            engine.open_case("drp", f"W{i}", at=clock.now() - dt.timedelta(days=30), data=RAISED)
+            worker.wake()
+            time.sleep(0.05)
+        wait_until(lambda: not any(store.due_counts(clock.now()).values()), timeout=60)
+        assert worker.status == "running"
+    finally:
+        stop_waking.set()
+        for t in wakers:
+            t.join()
+        worker.stop()
+    assert not any(store.due_counts(clock.now()).values())  # every deadline due fired, every notification went
+    keys = [t.idempotency_key for _, t in expiry_transitions(store)]
+    assert len({ref for ref, _ in expiry_transitions(store)}) == 10 and len(keys) == len(set(keys))
+    assert len(notifier.keys) == len(set(notifier.keys)) == store.count(OutboxRow)
+    assert worker.status == "stopped"
