@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -364,12 +365,24 @@ def worker(
                   f"reminders {sweeps.reminders}, delivered {deliveries.delivered}, retrying {deliveries.retried}, "
                   f"dead {deliveries.dead}")
         timers.store.close()
+        if stop.is_set():
+            _exit_now()
         return
     timers.start()
     while not stop.wait(1.0):
         pass
     timers.stop()
     timers.store.close()
+    _exit_now()
+
+
+def _exit_now() -> None:
+    """End a worker stopped by a signal at once: its leases are given back and its database
+    closed, and tearing the interpreter down (freeing every module) took 2 s on a loaded 2-core
+    machine and 8 s with four workers and PostgreSQL on it - a service manager kills at 30 s."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @app.command()
