@@ -93,6 +93,7 @@ def test_catch_up_after_a_bank_holiday_weekend_fires_everything_once_in_due_orde
         assert (expired.due_on, expired.expired_at) == (d(due_on), at("2026-04-07", 9))
         [note] = [o for o in store.outbox() if o.case_ref == ref and o.kind == "deadline_expired" and o.payload["role"] == "iro"]
         assert note.payload["late_by_s"] == late and note.payload["due_at"] == expired.due_at.isoformat()
+        assert note.payload["late_by"] == {"A": "5 days 9 hours", "B": "4 days 9 hours"}[ref]
         # the stage counts from the original due time: A from Thu 2 Apr, B from Good Friday:
         # 7, 8, 9, 10, 13 April either way (from the Tuesday restart it would be the 14th)
         assert view.deadline("stage_1_response").due_on == d("2026-04-13")
@@ -129,7 +130,7 @@ def test_mark_missed_policy_marks_very_old_timers_without_firing(store, registry
     deadline = old.deadline("informal_response")  # still open: it is overdue, and nothing moved it on
     assert deadline.expired_at == at("2026-05-01", 9)
     # elapsed time: midnight GMT on 10 March to 9 am BST on 1 May (the clocks went forward on 29 March)
-    assert deadline.expiry_outcome.startswith("skipped: due 2026-03-09, 52d 8h late, over the 30d limit")
+    assert deadline.expiry_outcome.startswith("skipped: due 2026-03-09, 52 days 8 hours late, over the 30 days limit")
     assert "trigger 'escalate' not fired" in deadline.expiry_outcome
     kinds = sorted(o.kind for o in store.outbox() if o.case_ref == "OLD")
     assert kinds == ["deadline_expired", "deadline_expired", "timer_skipped"]  # team manager, IRO; operators
@@ -406,3 +407,13 @@ def test_a_storm_of_wake_ups_from_many_threads_never_stops_the_timers(store, reg
     assert len({ref for ref, _ in expiry_transitions(store)}) == 10 and len(keys) == len(set(keys))
     assert len(notifier.keys) == len(set(notifier.keys)) == store.count(OutboxRow)
     assert worker.status == "stopped"
+
+
+def test_lateness_reads_in_days_and_hours():
+    from engine.time.clock import describe_span
+
+    assert describe_span(dt.timedelta(seconds=29_098_231)) == "336 days 18 hours"
+    assert describe_span(dt.timedelta(days=1, minutes=5)) == "1 day"
+    assert describe_span(dt.timedelta(hours=2, minutes=1, seconds=3)) == "2 hours 1 minute"
+    assert describe_span(dt.timedelta(seconds=40)) == "40 seconds"
+    assert describe_span(dt.timedelta(0)) == "0 seconds"

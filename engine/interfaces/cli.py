@@ -429,11 +429,12 @@ def outbox_list(
                     "last_error": r.last_error, "payload": r.payload} for r in rows])
         return
     table = Table(title=f"Outbox{' (' + status + ')' if status else ''}: {len(rows)}", title_justify="left")
-    for col in ("id", "status", "kind", "case", "deadline", "role", "attempts", "next attempt", "last error"):
+    for col in ("id", "status", "kind", "case", "deadline", "role", "late by", "attempts", "next attempt", "last error"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(str(r.id), r.status, r.kind, r.case_ref, str(r.payload.get("deadline", "")),
-                      str(r.payload.get("role") or ""), str(r.attempts), _local(r.next_attempt_at), r.last_error or "")
+                      str(r.payload.get("role") or ""), str(r.payload.get("late_by") or ""), str(r.attempts),
+                      _local(r.next_attempt_at), r.last_error or "")
     out.print(table)
 
 

@@ -38,6 +38,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from engine.time.clock import describe_span
 from engine.timers.notify import LogNotifier, Notifier, backoff, build_notifier
 
 log = structlog.get_logger("caseclock.worker")
@@ -222,7 +223,8 @@ class Worker:
         if report.did_something:
             log.info("sweep", worker=self.worker_id, claimed=report.claimed, expired=report.expired,
                      fired=report.fired, skipped=report.skipped, failed=len(report.failed),
-                     reminders=report.reminders, errors=report.errors, max_late_s=report.max_late_s)
+                     reminders=report.reminders, errors=report.errors,
+                     max_late=describe_span(dt.timedelta(seconds=report.max_late_s)), max_late_s=report.max_late_s)
         return report
 
     def _sweep_expiries(self, report: SweepReport) -> None:
