@@ -176,6 +176,8 @@ def test_health_reports_an_unreachable_database_and_the_worker_outlives_the_outa
                                                  "at": (clock.now() - dt.timedelta(days=20)).isoformat()})
             assert opened.status_code == 201
             assert wait_until(lambda: client.get("/cases/AFTER").json()["state"] != "informal")
+            pgserver.stop(directory, mode="fast")  # and the app stops during an outage: cleanly
+        assert worker.status == "stopped"
         store.close()
     finally:
         pgserver.stop(directory)

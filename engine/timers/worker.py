@@ -413,7 +413,11 @@ class Worker:
             for thread in self._threads.values():
                 if thread is not threading.current_thread():
                     thread.join(max(give_up - time.monotonic(), 0))
-        released = self.store.release_claims(self.worker_id)
+        try:
+            released = self.store.release_claims(self.worker_id)
+        except _TRANSIENT as exc:  # the database is away: the leases lapse on their own
+            released = None
+            log.warning("leases not given back; they will lapse", worker=self.worker_id, error=type(exc).__name__)
         log.info("worker stopped", worker=self.worker_id, released=released)
 
     def wake(self) -> None:
