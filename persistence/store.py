@@ -11,9 +11,16 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlmodel import Session
 
 from engine.errors import CaseExists, ConflictError, DatabaseError
@@ -178,6 +185,15 @@ class Store:
 
     def close(self) -> None:
         self.db.dispose()
+
+    def reachable(self) -> bool:
+        """Whether the database answers a `SELECT 1` (for health checks: one round trip)."""
+        try:
+            with self.db.reader.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
 
     # ---- reads -------------------------------------------------------------------------------
 

@@ -60,13 +60,25 @@ def start(directory: Path | str, *, durable: bool = False, database: str = DATAB
         os.chmod(root, 0o755)  # the socket dir must be reachable by the (root) clients
     subprocess.run(_as_owner([str(pg / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
                               "--no-sync"]), check=True, stdout=subprocess.DEVNULL)
-    options = f"-k {sock} -c listen_addresses='' -c max_connections=200"
-    if not durable:
-        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    subprocess.run(_as_owner([str(pg / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-o", options,
-                              "-w", "-t", "60", "start"]), check=True, stdout=subprocess.DEVNULL)
+    _pg_ctl_start(pg, root, durable)
     _create_database(pg, sock, database)
     return url(root, database)
+
+
+def restart(directory: Path | str, *, durable: bool = False) -> None:
+    """Start again a server that `stop` stopped (its cluster and databases are kept)."""
+    pg = bin_dir()
+    if pg is None:
+        raise RuntimeError("PostgreSQL binaries not found")
+    _pg_ctl_start(pg, Path(directory).resolve(), durable)
+
+
+def _pg_ctl_start(pg: Path, root: Path, durable: bool) -> None:
+    options = f"-k {root / 'sock'} -c listen_addresses='' -c max_connections=200"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    subprocess.run(_as_owner([str(pg / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "server.log"), "-o",
+                              options, "-w", "-t", "60", "start"]), check=True, stdout=subprocess.DEVNULL)
 
 
 def _create_database(pg: Path, sock: Path, database: str) -> None:
@@ -79,12 +91,15 @@ def _create_database(pg: Path, sock: Path, database: str) -> None:
     raise RuntimeError(f"createdb failed: {done.stderr}")
 
 
-def stop(directory: Path | str) -> None:
+def stop(directory: Path | str, mode: str = "immediate") -> None:
+    """Stop the server; `mode="fast"` first writes out what was committed (the test settings
+    commit asynchronously, so an immediate stop may lose the last moments: fine for a server
+    about to be thrown away, not for one started again)."""
     pg = bin_dir()
     data = Path(directory).resolve() / "data"
     if pg is None or not (data / "postmaster.pid").exists():
         return
-    subprocess.run(_as_owner([str(pg / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+    subprocess.run(_as_owner([str(pg / "pg_ctl"), "-D", str(data), "-m", mode, "-w", "stop"]),
                    check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import shutil
+import tempfile
 import time
 
 import pytest
 from fastapi.testclient import TestClient
+from structlog.testing import capture_logs
 
 from engine.interfaces.api import create_app
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import SystemClock
 from engine.runtime.engine import Engine
 from engine.timers.worker import Worker, WorkerSettings
+from persistence.store import Store
 
 RAISED = {"theme": "drift_and_delay", "concern": "Permanence plan not progressed"}
 
@@ -87,12 +92,12 @@ def test_the_embedded_worker_fires_timers_and_stops_with_the_app(store, registry
     worker = Worker(Engine(store, registry, WorkingCalendar(), clock), settings=WorkerSettings(sweep_seconds=30),
                     worker_id="embedded")
     with TestClient(create_app(engine, worker=worker)) as client:
-        assert client.get("/health").json() == {"ok": True, "worker": "embedded"}
+        assert client.get("/health").json() == {"ok": True, "database": "ok", "worker": "running", "worker_id": "embedded"}
         give_up = time.monotonic() + 15
         while time.monotonic() < give_up and client.get("/cases/LATE").json()["state"] == "informal":
             time.sleep(0.05)
         assert client.get("/cases/LATE").json()["state"] != "informal"  # the catch-up sweep on start
-        assert worker.scheduler.running
+        assert worker.status == "running"
         # a case opened (backdated) while the worker runs: its overdue deadline fires at once,
         # not at the next periodic sweep 30 s away
         assert client.post("/cases", json={"workflow": "drp", "case_ref": "BACKDATED", "data": RAISED,
@@ -101,6 +106,79 @@ def test_the_embedded_worker_fires_timers_and_stops_with_the_app(store, registry
         while time.monotonic() < give_up and client.get("/cases/BACKDATED").json()["state"] == "informal":
             time.sleep(0.05)
         assert client.get("/cases/BACKDATED").json()["state"] != "informal"
-    assert not worker.scheduler.running and worker.stopping
+    assert worker.status == "stopped"
     history = engine.history("LATE")
     assert history[1].actor == "system" and history[1].kind == "expiry"
+
+
+def wait_until(condition, timeout: float = 15.0) -> bool:
+    give_up = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > give_up:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_health_without_a_worker_checks_the_database(client):
+    health = client.get("/health")
+    assert health.status_code == 200 and health.json() == {"ok": True, "database": "ok", "worker": None}
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread's end is the point
+def test_health_reports_a_dead_worker_thread(store, registry):
+    engine = Engine(store, registry, WorkingCalendar(), SystemClock())
+    worker = Worker(engine, settings=WorkerSettings(sweep_seconds=30), worker_id="doomed")
+    with TestClient(create_app(engine, worker=worker)) as client:
+        assert client.get("/health").status_code == 200
+        timers = worker._threads["timers"]
+        with capture_logs() as logs:
+            # end the timer thread for real, as an error escaping its loop would
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(timers.ident), ctypes.py_object(SystemExit))
+            worker.wake()
+            timers.join(10)
+        assert not timers.is_alive()
+        assert {"event": "worker thread died", "worker": "doomed", "loop": "timers", "error": "SystemExit",
+                "log_level": "critical"} in logs
+        health = client.get("/health")
+        assert health.status_code == 503
+        assert health.json() == {"ok": False, "database": "ok", "worker": "dead", "worker_id": "doomed"}
+
+
+@pytest.mark.postgres
+def test_health_reports_an_unreachable_database_and_the_worker_outlives_the_outage(registry):
+    from . import pgserver
+
+    if not pgserver.available():
+        pytest.skip("no PostgreSQL binaries")
+    directory = tempfile.mkdtemp(prefix="caseclock-pg-")  # a server of its own: this test stops it
+    try:
+        store = Store.open(pgserver.start(directory))
+        clock = SystemClock()
+        engine = Engine(store, registry, WorkingCalendar(), clock)
+        worker = Worker(engine, settings=WorkerSettings(sweep_seconds=30), worker_id="outage")
+        with TestClient(create_app(engine, worker=worker)) as client:
+            assert client.get("/health").json() == {"ok": True, "database": "ok", "worker": "running", "worker_id": "outage"}
+            pgserver.stop(directory, mode="fast")
+            down = client.get("/health")
+            assert down.status_code == 503
+            assert down.json() == {"ok": False, "database": "unreachable", "worker": "running", "worker_id": "outage"}
+            with capture_logs() as logs:
+                worker.wake()
+                assert wait_until(lambda: any(e["event"] == "worker round failed; retrying" for e in logs))
+            failed = next(e for e in logs if e["event"] == "worker round failed; retrying")
+            assert failed["error"] == "OperationalError" and set(failed) == {
+                "event", "worker", "loop", "error", "failures", "retry_in_s", "log_level"}  # no driver message
+            assert worker.status == "running"
+            pgserver.restart(directory)
+            assert wait_until(lambda: client.get("/health").status_code == 200)
+            opened = client.post("/cases", json={"workflow": "drp", "case_ref": "AFTER", "data": RAISED,
+                                                 "at": (clock.now() - dt.timedelta(days=20)).isoformat()})
+            assert opened.status_code == 201
+            assert wait_until(lambda: client.get("/cases/AFTER").json()["state"] != "informal")
+            pgserver.stop(directory, mode="fast")  # and the app stops during an outage: cleanly
+        assert worker.status == "stopped"
+        store.close()
+    finally:
+        pgserver.stop(directory)
+        shutil.rmtree(directory, ignore_errors=True)

@@ -145,8 +145,10 @@ def test_a_failing_webhook_is_retried_with_backoff_then_dead_lettered_and_can_be
     shown = json.loads(listed.stdout)
     assert [(o["status"], o["attempts"], o["last_error"]) for o in shown] == [("dead", 3, "webhook answered HTTP 500")] * 2
     assert {o["idempotency_key"] for o in shown} == {r.idempotency_key for r in dead}
+    assert [(o["payload"]["late_by"], o["payload"]["late_by_s"]) for o in shown] == [("9 hours", 9 * 3600)] * 2
     table = runner.invoke(app, ["--database", database_url, "outbox", "--status", "dead"])
     assert table.exit_code == 0 and table.stdout.startswith("Outbox (dead): 2\n")
+    assert "9 hours" in " ".join(table.stdout.split())  # the lateness column, however the table folds it
 
     endpoint.status = 204
     again = runner.invoke(app, ["--database", database_url, "outbox", "retry", str(dead[0].id)])
@@ -195,14 +197,15 @@ def test_the_log_notifier_names_the_case_and_never_its_data():
     try:
         row = OutboxRow(id=7, idempotency_key="expiry:3:failed", case_ref="C-9", kind="timer_failed",
                         payload={"deadline": "stage_1_response", "role": "team_manager", "due_on": "2026-03-17",
+                                 "late_by": "336 days 19 hours", "late_by_s": 29098800,
                                  "reason": "Jane-Doe said", "concern": "1-High-St"},
                         created_at=at("2026-03-18", 0), next_attempt_at=at("2026-03-18", 0))
         LogNotifier().deliver(row)
     finally:
         logs.configure(json_output=True)
     line = json.loads(stream.getvalue())
-    assert (line["event"], line["kind"], line["case_ref"], line["deadline"], line["role"]) == (
-        "notification", "timer_failed", "C-9", "stage_1_response", "team_manager")
+    assert (line["event"], line["kind"], line["case_ref"], line["deadline"], line["role"], line["late_by"]) == (
+        "notification", "timer_failed", "C-9", "stage_1_response", "team_manager", "336 days 19 hours")
     assert "Jane" not in stream.getvalue() and "High-St" not in stream.getvalue()
 
 
@@ -239,6 +242,7 @@ def test_email_goes_to_a_real_smtp_server_without_case_data(store, registry):
     text = envelope.content.decode()
     assert "Subject: [caseclock] deadline expired: E-1 informal_response" in text
     assert "X-Caseclock-Idempotency-Key: expiry:" in text and "due on: 2026-03-09" in text
+    assert "late by: 9 hours" in text  # due at the end of 9 March, run at 09:00 on the 10th
     assert "Jane" not in text
 
 

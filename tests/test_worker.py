@@ -93,6 +93,7 @@ def test_catch_up_after_a_bank_holiday_weekend_fires_everything_once_in_due_orde
         assert (expired.due_on, expired.expired_at) == (d(due_on), at("2026-04-07", 9))
         [note] = [o for o in store.outbox() if o.case_ref == ref and o.kind == "deadline_expired" and o.payload["role"] == "iro"]
         assert note.payload["late_by_s"] == late and note.payload["due_at"] == expired.due_at.isoformat()
+        assert note.payload["late_by"] == {"A": "5 days 9 hours", "B": "4 days 9 hours"}[ref]
         # the stage counts from the original due time: A from Thu 2 Apr, B from Good Friday:
         # 7, 8, 9, 10, 13 April either way (from the Tuesday restart it would be the 14th)
         assert view.deadline("stage_1_response").due_on == d("2026-04-13")
@@ -129,7 +130,7 @@ def test_mark_missed_policy_marks_very_old_timers_without_firing(store, registry
     deadline = old.deadline("informal_response")  # still open: it is overdue, and nothing moved it on
     assert deadline.expired_at == at("2026-05-01", 9)
     # elapsed time: midnight GMT on 10 March to 9 am BST on 1 May (the clocks went forward on 29 March)
-    assert deadline.expiry_outcome.startswith("skipped: due 2026-03-09, 52d 8h late, over the 30d limit")
+    assert deadline.expiry_outcome.startswith("skipped: due 2026-03-09, 52 days 8 hours late, over the 30 days limit")
     assert "trigger 'escalate' not fired" in deadline.expiry_outcome
     kinds = sorted(o.kind for o in store.outbox() if o.case_ref == "OLD")
     assert kinds == ["deadline_expired", "deadline_expired", "timer_skipped"]  # team manager, IRO; operators
@@ -317,7 +318,7 @@ def test_stopping_mid_sweep_finishes_the_row_in_hand_and_gives_the_rest_back(sto
     assert len(expiry_transitions(store)) == 5
 
 
-def test_the_scheduler_wakes_the_worker_at_the_next_due_time(store, registry):
+def test_the_worker_thread_wakes_at_the_next_due_time(store, registry):
     clock = SystemClock()
     engine = Engine(store, registry, WorkingCalendar(), clock)
     engine.open_case("drp", "SOON", at=clock.now() - dt.timedelta(minutes=1), data=RAISED)
@@ -336,4 +337,83 @@ def test_the_scheduler_wakes_the_worker_at_the_next_due_time(store, registry):
     assert view.state == "stage_1"
     expired = view.deadline("informal_response", status=None).expired_at
     assert dt.timedelta(0) <= expired - due < dt.timedelta(seconds=3)
-    assert worker.scheduler is not None and not worker.scheduler.running
+    assert worker.status == "stopped"
+
+
+class Recording:
+    """A notifier that keeps the idempotency keys it was given."""
+
+    def __init__(self):
+        self.keys: list[str] = []
+
+    def deliver(self, row) -> None:
+        self.keys.append(row.idempotency_key)
+
+
+def wait_until(condition, timeout: float = 15.0) -> None:
+    give_up = time.monotonic() + timeout
+    while not condition() and time.monotonic() < give_up:
+        time.sleep(0.05)
+
+
+def test_notifications_queued_before_the_worker_started_are_delivered_at_start(store, registry):
+    clock = SystemClock()
+    engine = Engine(store, registry, WorkingCalendar(), clock)
+    engine.open_case("drp", "QUEUED", at=clock.now() - dt.timedelta(days=30), data=RAISED)
+    Worker(engine, worker_id="earlier").sweep()  # fires the expiry and queues notifications; delivers none
+    queued = store.count(OutboxRow, OutboxRow.status == "pending")
+    assert queued > 0
+    notifier = Recording()
+    worker = Worker(engine, settings=WorkerSettings(sweep_seconds=60), notifier=notifier, worker_id="fresh")
+    worker.start()
+    try:
+        wait_until(lambda: len(notifier.keys) >= queued)
+    finally:
+        worker.stop()
+    assert len(notifier.keys) == queued  # at start, not a periodic sweep (60 s) later
+    assert store.count(OutboxRow, OutboxRow.status == "delivered") == queued
+
+
+def test_a_storm_of_wake_ups_from_many_threads_never_stops_the_timers(store, registry):
+    clock = SystemClock()
+    engine = Engine(store, registry, WorkingCalendar(), clock)
+    notifier = Recording()
+    worker = Worker(engine, settings=WorkerSettings(sweep_seconds=60), notifier=notifier, worker_id="storm")
+    worker.start()
+    stop_waking = threading.Event()
+
+    def keep_waking():
+        while not stop_waking.is_set():
+            worker.wake()
+            time.sleep(0.001)
+
+    wakers = [threading.Thread(target=keep_waking) for _ in range(4)]
+    for t in wakers:
+        t.start()
+    try:
+        for i in range(10):  # each opens a deadline already due, as a backdated command does
+            engine.open_case("drp", f"W{i}", at=clock.now() - dt.timedelta(days=30), data=RAISED)
+            worker.wake()
+            time.sleep(0.05)
+        wait_until(lambda: not any(store.due_counts(clock.now()).values()), timeout=60)
+        assert worker.status == "running"
+    finally:
+        stop_waking.set()
+        for t in wakers:
+            t.join()
+        worker.stop()
+    assert not any(store.due_counts(clock.now()).values())  # every deadline due fired, every notification went
+    keys = [t.idempotency_key for _, t in expiry_transitions(store)]
+    assert len({ref for ref, _ in expiry_transitions(store)}) == 10 and len(keys) == len(set(keys))
+    assert len(notifier.keys) == len(set(notifier.keys)) == store.count(OutboxRow)
+    assert worker.status == "stopped"
+
+
+def test_lateness_reads_in_days_and_hours():
+    from engine.time.clock import describe_span
+
+    assert describe_span(dt.timedelta(seconds=29_098_231)) == "336 days 18 hours"
+    assert describe_span(dt.timedelta(days=1, minutes=5)) == "1 day"
+    assert describe_span(dt.timedelta(hours=2, minutes=1, seconds=3)) == "2 hours 1 minute"
+    assert describe_span(dt.timedelta(seconds=40)) == "40 seconds"
+    assert describe_span(dt.timedelta(0)) == "0 seconds"

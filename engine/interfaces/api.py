@@ -6,6 +6,7 @@
     GET  /cases/{ref}/history
     GET  /overdue?at=...
     GET  /upcoming?within=10wd&at=...
+    GET  /health                     {ok, database, worker, worker_id}; 503 unless all is well
 
 Errors: CaseNotFound 404; CaseExists, ConflictError, IdempotencyMismatch 409; any other refused
 command (CaseError) 422; DefinitionError (unknown workflow, bad definition) 400; an unreadable
@@ -151,7 +152,15 @@ def create_app(engine, worker=None) -> FastAPI:
         return [i.to_dict() for i in engine.upcoming(amount, unit, moment(at))]
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
-        return {"ok": True, "worker": None if worker is None else worker.worker_id}
+    def health() -> JSONResponse:
+        """Unauthenticated and cheap (one `SELECT 1`): 503 when the database does not answer or
+        the embedded worker's threads have died, so a load balancer or service manager can act."""
+        database = "ok" if engine.store.reachable() else "unreachable"
+        body: dict[str, Any] = {"ok": database == "ok", "database": database, "worker": None}
+        if worker is not None:
+            body["worker"] = worker.status
+            body["worker_id"] = worker.worker_id
+            body["ok"] = body["ok"] and worker.status == "running"
+        return JSONResponse(status_code=200 if body["ok"] else 503, content=body)
 
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -372,12 +373,24 @@ def worker(
                   f"reminders {sweeps.reminders}, delivered {deliveries.delivered}, retrying {deliveries.retried}, "
                   f"dead {deliveries.dead}")
         timers.store.close()
+        if stop.is_set():
+            _exit_now()
         return
     timers.start()
     while not stop.wait(1.0):
         pass
     timers.stop()
     timers.store.close()
+    _exit_now()
+
+
+def _exit_now() -> None:
+    """End a worker stopped by a signal at once: its leases are given back and its database
+    closed, and tearing the interpreter down (freeing every module) took 2 s on a loaded 2-core
+    machine and 8 s with four workers and PostgreSQL on it - a service manager kills at 30 s."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @app.command()
@@ -424,11 +437,12 @@ def outbox_list(
                     "last_error": r.last_error, "payload": r.payload} for r in rows])
         return
     table = Table(title=f"Outbox{' (' + status + ')' if status else ''}: {len(rows)}", title_justify="left")
-    for col in ("id", "status", "kind", "case", "deadline", "role", "attempts", "next attempt", "last error"):
+    for col in ("id", "status", "kind", "case", "deadline", "role", "late by", "attempts", "next attempt", "last error"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(str(r.id), r.status, r.kind, r.case_ref, str(r.payload.get("deadline", "")),
-                      str(r.payload.get("role") or ""), str(r.attempts), _local(r.next_attempt_at), r.last_error or "")
+                      str(r.payload.get("role") or ""), str(r.payload.get("late_by") or ""), str(r.attempts),
+                      _local(r.next_attempt_at), r.last_error or "")
     out.print(table)
 
 

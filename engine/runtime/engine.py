@@ -32,7 +32,7 @@ from persistence.store import (
 
 from engine.time.calendar import Unit, WorkingCalendar, due_at, local_date, parse_offset
 from engine.language.casedata import coerce, from_json, to_json
-from engine.time.clock import Clock, SystemClock, ensure_aware
+from engine.time.clock import Clock, SystemClock, describe_span, ensure_aware
 from engine.language.definition import OPEN_EVENT as OPEN_TRIGGER
 from engine.language.definition import DeadlineSpec, Workflow
 from engine.errors import (
@@ -339,7 +339,7 @@ class Engine:
             outcome, failure, skipped = "expired", None, None
             change = Change(case_ref=snap.case_ref, case_id=snap.id, expected_row_version=snap.row_version)
             if max_lateness is not None and late > max_lateness:
-                skipped = (f"due {d.due_on.isoformat()}, {self._span(late)} late, over the {self._span(max_lateness)} "
+                skipped = (f"due {d.due_on.isoformat()}, {describe_span(late)} late, over the {describe_span(max_lateness)} "
                            f"limit of the mark_missed policy; {'trigger ' + repr(action.trigger) if action and action.trigger else 'nothing'} not fired")
                 outcome = f"skipped: {skipped}"
             elif action is not None and action.trigger:
@@ -358,6 +358,7 @@ class Engine:
             payload = {"case_ref": snap.case_ref, "workflow": snap.workflow, "state": snap.state,
                        "deadline": d.name, "title": d.title, "due_on": d.due_on.isoformat(),
                        "due_at": d.due_at.isoformat(), "late_by_s": int(late.total_seconds()),
+                       "late_by": describe_span(late),
                        "source": d.source, "outcome": outcome}
             for role in (action.notify if action else []):
                 change.notifications.append(Notification(f"expiry:{d.id}:{role}", "deadline_expired", {**payload, "role": role}, at))
@@ -378,14 +379,16 @@ class Engine:
                 log.warning("timer failed", case_ref=snap.case_ref, workflow=snap.workflow, deadline=d.name, reason=failure)
             elif skipped:
                 log.warning("timer skipped", case_ref=snap.case_ref, workflow=snap.workflow, deadline=d.name,
-                            due_at=d.due_at.isoformat(), late_by_s=int(late.total_seconds()))
+                            due_at=d.due_at.isoformat(), late_by=describe_span(late),
+                         late_by_s=int(late.total_seconds()))
             elif change.transition is not None:
                 report.fired += 1
                 report.opened.extend((n.row.id, n.row.due_at) for n in change.openings)
                 t = change.transition
                 log.info("transition", case_ref=snap.case_ref, workflow=snap.workflow, trigger=t.trigger,
                          from_state=t.from_state, to_state=t.to_state, version=snap.version, deadline=d.name,
-                         due_at=d.due_at.isoformat(), late_by_s=int(late.total_seconds()))
+                         due_at=d.due_at.isoformat(), late_by=describe_span(late),
+                         late_by_s=int(late.total_seconds()))
             return
 
     def _remind(self, reminder, deadline: DeadlineRow, case_ref: str, workflow: str, report: TickReport) -> None:
@@ -637,19 +640,6 @@ class Engine:
             return False
         log.warning("timer failed", case_ref=snap.case_ref, workflow=snap.workflow, deadline=deadline.name, reason=reason)
         return True
-
-    @staticmethod
-    def _span(delta: dt.timedelta) -> str:
-        """A lateness for people: '3d 4h', '2h 5m', '40s'."""
-        seconds = int(delta.total_seconds())
-        days, rest = divmod(seconds, 86400)
-        hours, rest = divmod(rest, 3600)
-        minutes, secs = divmod(rest, 60)
-        if days:
-            return f"{days}d {hours}h" if hours else f"{days}d"
-        if hours:
-            return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-        return f"{minutes}m" if minutes else f"{secs}s"
 
 
 def _met_or_missed(row: DeadlineRow, at: dt.datetime) -> str:

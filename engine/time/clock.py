@@ -45,3 +45,16 @@ def ensure_aware(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"datetime {moment.isoformat()} has no timezone")
     return moment.astimezone(dt.timezone.utc)
+
+
+def describe_span(delta: dt.timedelta) -> str:
+    """An elapsed time for people, in its largest unit and the next: '336 days 18 hours',
+    '2 hours 5 minutes', '1 day', '40 seconds' (machines get the seconds alongside)."""
+    rest = max(int(delta.total_seconds()), 0)
+    counts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, rest = divmod(rest, size)
+        counts.append((count, unit))
+    first = next((i for i, (count, _) in enumerate(counts) if count), len(counts) - 1)
+    shown = [(count, unit) for count, unit in counts[first:first + 2] if count] or [(0, "second")]
+    return " ".join(f"{count} {unit}{'' if count == 1 else 's'}" for count, unit in shown)

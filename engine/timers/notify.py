@@ -32,7 +32,7 @@ from persistence.models import OutboxRow
 log = structlog.get_logger("caseclock.notify")
 
 # what a log line or an email may say about a notification: names and dates, never free text
-SAFE_FIELDS = ("case_ref", "workflow", "state", "deadline", "title", "due_on", "due_at", "role", "reminder", "late_by_s")
+SAFE_FIELDS = ("case_ref", "workflow", "state", "deadline", "title", "due_on", "due_at", "role", "reminder", "late_by")
 
 
 class Notifier(Protocol):
@@ -65,7 +65,7 @@ class LogNotifier:
 
     def deliver(self, row: OutboxRow) -> None:
         payload = row.payload or {}
-        fields = {k: payload[k] for k in ("deadline", "role", "due_on", "workflow") if k in payload}
+        fields = {k: payload[k] for k in ("deadline", "role", "due_on", "late_by", "workflow") if k in payload}
         self.log.info("notification", kind=row.kind, case_ref=row.case_ref, key=row.idempotency_key, **fields)
 
 

@@ -1,9 +1,9 @@
 """The timer worker: runs every due `on_expiry`, reminder and notification, exactly once.
 
-The deadlines, reminders and outbox tables are the only record of a timer. APScheduler (3.x,
-in-memory job store) only wakes the process - at the next due time and on a periodic sweep, with
-`coalesce=True`, `max_instances=1`, `misfire_grace_time=None` - and the work is claimed in the
-database:
+The deadlines, reminders and outbox tables are the only record of a timer. A worker runs two
+threads, one sweeping timers and one delivering notifications; each works, then sleeps on a
+`threading.Event` until its next due time, a wake-up or the periodic sweep (`sweep_seconds`),
+whichever comes first. The work is claimed in the database:
 
     claim   one short transaction leases up to `batch` due rows, oldest first
             (PostgreSQL: ... FOR UPDATE SKIP LOCKED, so any number of workers share the work;
@@ -19,7 +19,7 @@ while no worker ran fire on start, oldest first, at their original due time (so 
 deadline counts from there); the `mark_missed` policy instead marks those more than
 `max_lateness` late as expired ("skipped: ...") and notifies, without firing.
 
-Time comes from the engine's Clock; only the scheduler's wake-ups use real time.
+Time comes from the engine's Clock; only the thread's sleeps use real time.
 """
 
 from __future__ import annotations
@@ -31,12 +31,14 @@ import re
 import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from engine.time.clock import describe_span
 from engine.timers.notify import LogNotifier, Notifier, backoff, build_notifier
 
 log = structlog.get_logger("caseclock.worker")
@@ -168,6 +170,7 @@ class DeliveryReport:
 
 
 _TRANSIENT = (OperationalError, InterfaceError)
+MIN_PAUSE_SECONDS = 0.05  # rows due but not claimable now (e.g. just released) are retried this soon
 
 
 class Worker:
@@ -189,9 +192,8 @@ class Worker:
         self.outbox_lease = self.lease + dt.timedelta(
             seconds=self.outbox_batch * (self.notify_settings.webhook_timeout_seconds + 1))
         self._stopping = threading.Event()
-        self._timers_lock = threading.Lock()
-        self._deliver_lock = threading.Lock()
-        self.scheduler = None
+        self._wakeups = {"timers": threading.Event(), "delivery": threading.Event()}
+        self._threads: dict[str, threading.Thread] = {}
         self.started: dt.datetime | None = None
 
     @classmethod
@@ -221,7 +223,8 @@ class Worker:
         if report.did_something:
             log.info("sweep", worker=self.worker_id, claimed=report.claimed, expired=report.expired,
                      fired=report.fired, skipped=report.skipped, failed=len(report.failed),
-                     reminders=report.reminders, errors=report.errors, max_late_s=report.max_late_s)
+                     reminders=report.reminders, errors=report.errors,
+                     max_late=describe_span(dt.timedelta(seconds=report.max_late_s)), max_late_s=report.max_late_s)
         return report
 
     def _sweep_expiries(self, report: SweepReport) -> None:
@@ -277,6 +280,8 @@ class Worker:
         report.expired += result.expired
         report.fired += result.fired
         report.notified += result.notified
+        if result.notified:
+            self._wakeups["delivery"].set()  # deliver while the sweep goes on
         report.failed.extend(result.failed)
         if result.expired:
             late = int((at - deadline.due_at).total_seconds())
@@ -304,6 +309,8 @@ class Worker:
                     continue
                 report.reminders += result.reminders
                 report.notified += result.reminders
+                if result.reminders:
+                    self._wakeups["delivery"].set()
 
     # ---- notifications -----------------------------------------------------------------------
 
@@ -381,75 +388,82 @@ class Worker:
                  due_reminders=counts["reminders"], due_notifications=counts["outbox"])
 
     def start(self) -> None:
-        """Run in background threads: an immediate catch-up sweep, then a wake-up at each next due
-        time and a sweep every `sweep_seconds`. Returns at once; `stop()` ends it."""
-        from apscheduler.schedulers.background import BackgroundScheduler
-
+        """Run in two background threads, one for timers and one for deliveries: each works at
+        once (catch-up, and what was queued before the start), then again at its next due time,
+        on a wake-up, and at least every `sweep_seconds`. Returns at once; `stop()` ends them."""
+        if self._threads:
+            raise RuntimeError("this worker has already been started")
         self._announce()
-        self.scheduler = BackgroundScheduler(
-            timezone=dt.timezone.utc,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-        )
-        every = self.settings.sweep_seconds
-        self.scheduler.add_job(self._timers_job, "interval", seconds=every, id="sweep")
-        self.scheduler.add_job(self._deliver_job, "interval", seconds=every, id="deliver")
-        self.scheduler.add_job(self._timers_job, "date", id="wake")  # now: catch up on start
-        self.scheduler.start()
+        loops = {"timers": (self.sweep, ("expiries", "reminders")), "delivery": (self.deliver, ("outbox",))}
+        for name, (work, kinds) in loops.items():
+            thread = threading.Thread(target=self._run, args=(name, work, kinds), name=f"caseclock-{name}", daemon=True)
+            self._threads[name] = thread
+            thread.start()
 
-    def stop(self, wait: bool = True) -> None:
+    def stop(self, wait: bool = True, grace_seconds: float = 5.0) -> None:
         """Stop between two rows: the row in hand is finished (or rolled back), leases on rows not
-        yet processed are given back, so nothing claimed is lost."""
+        yet processed are given back, so nothing claimed is lost. Waits at most `grace_seconds`
+        for the row in hand; one still in hand after that is rolled back when the process exits
+        and its lease lapses (its guarded write makes a second try safe)."""
         self._stopping.set()
-        if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=wait)
-        released = self.store.release_claims(self.worker_id)
+        for event in self._wakeups.values():
+            event.set()
+        if wait:
+            give_up = time.monotonic() + grace_seconds
+            for thread in self._threads.values():
+                if thread is not threading.current_thread():
+                    thread.join(max(give_up - time.monotonic(), 0))
+        try:
+            released = self.store.release_claims(self.worker_id)
+        except _TRANSIENT as exc:  # the database is away: the leases lapse on their own
+            released = None
+            log.warning("leases not given back; they will lapse", worker=self.worker_id, error=type(exc).__name__)
         log.info("worker stopped", worker=self.worker_id, released=released)
 
     def wake(self) -> None:
-        """Sweep soon (e.g. a command just opened a deadline that is already due); a burst of
-        calls coalesces into one sweep. Without this, such a deadline waits for the periodic sweep."""
-        self._schedule("wake", self._timers_job, 0.05)
+        """Sweep now (e.g. a command just opened a deadline that is already due). A wake-up during
+        a sweep leads to one more sweep after it; a burst of calls coalesces into one."""
+        self._wakeups["timers"].set()
 
-    def _timers_job(self) -> None:
-        with self._timers_lock:
-            if self.stopping:
-                return
-            try:
-                report = self.sweep()
-            except Exception as exc:  # keep the scheduler alive; the next sweep retries
-                log.error("sweep failed", worker=self.worker_id, error=f"{type(exc).__name__}: {exc}")
-                report = SweepReport()
-            if report.notified:
-                self._schedule("deliver-now", self._deliver_job, 0.0)
-            self._schedule_next("wake", self._timers_job, ("expiries", "reminders"))
+    @property
+    def status(self) -> str:
+        """'running'; 'dead' if a thread ended without being stopped; 'stopped'; or 'not started'."""
+        if not self._threads:
+            return "not started"
+        if all(t.is_alive() for t in self._threads.values()):
+            return "running"
+        return "stopped" if self.stopping else "dead"
 
-    def _deliver_job(self) -> None:
-        with self._deliver_lock:
-            if self.stopping:
-                return
-            try:
-                self.deliver()
-            except Exception as exc:
-                log.error("delivery failed", worker=self.worker_id, error=f"{type(exc).__name__}: {exc}")
-            self._schedule_next("deliver-wake", self._deliver_job, ("outbox",))
-
-    def _schedule_next(self, job_id: str, func, kinds: tuple[str, ...]) -> None:
+    def _run(self, name: str, work, kinds: tuple[str, ...]) -> None:
+        """One loop: work, then sleep until the next due time, a wake-up or the periodic sweep,
+        whichever is first. An error in a round is logged (its type only: a driver's message may
+        carry case data) and the round retried with backoff, so a database outage never ends
+        the thread; anything that does end it is logged, and /health reports it."""
+        wakeup = self._wakeups[name]
+        failures = 0
         try:
-            now = self.clock.now()
-            nxt = self.store.next_wakeup(now, kinds)
-        except _TRANSIENT:
-            return
+            while not self.stopping:
+                wakeup.clear()  # before the round: a wake-up during it means one more round
+                try:
+                    work()
+                    pause = self._until_next(kinds)
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    pause = min(self.settings.sweep_seconds, 0.5 * 2 ** min(failures, 10))
+                    log.error("worker round failed; retrying", worker=self.worker_id, loop=name,
+                              error=type(exc).__name__, failures=failures, retry_in_s=round(pause, 2))
+                wakeup.wait(pause)
+        except BaseException as exc:
+            log.critical("worker thread died", worker=self.worker_id, loop=name, error=type(exc).__name__)
+            raise
+
+    def _until_next(self, kinds: tuple[str, ...]) -> float:
+        """Seconds (real time) until the next row of these kinds needs a worker, at most one
+        periodic sweep away."""
+        now = self.clock.now()
+        nxt = self.store.next_wakeup(now, kinds)
+        every = self.settings.sweep_seconds
         if nxt is None:
-            return
-        delay = (nxt - now).total_seconds()
-        if delay < self.settings.sweep_seconds:  # otherwise the periodic sweep comes first
-            self._schedule(job_id, func, max(delay, 0.05))
-
-    def _schedule(self, job_id: str, func, delay: float) -> None:
-        if self.scheduler is None or self.stopping:
-            return
-        run_date = self.clock.now() + dt.timedelta(seconds=delay)  # the scheduler runs on real time
-        try:
-            self.scheduler.add_job(func, "date", run_date=run_date, id=job_id, replace_existing=True)
-        except Exception:  # the scheduler is shutting down
-            pass
+            return every
+        return min(every, max((nxt - now).total_seconds(), MIN_PAUSE_SECONDS))
