@@ -18,6 +18,7 @@ from engine.errors import (
     DefinitionError,
     IdempotencyMismatch,
     InvalidCaseData,
+    InvalidCommand,
     InvalidEffectiveTime,
     InvalidTrigger,
     Problem,
@@ -49,7 +50,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "CalendarError", "CaseError", "CaseExists", "CaseNotFound", "CaseView", "CaseclockError", "Clock",
     "ConditionNotMet", "ConflictError", "DatabaseError", "DeadlineView", "DefinitionError", "Engine", "HistoryEntry",
-    "IdempotencyMismatch", "InvalidCaseData", "InvalidEffectiveTime", "InvalidTrigger", "Nation", "Outcome",
+    "IdempotencyMismatch", "InvalidCaseData", "InvalidCommand", "InvalidEffectiveTime", "InvalidTrigger", "Nation", "Outcome",
     "OverdueItem", "Problem", "Registry", "RoleNotAllowed", "SimulatedClock", "Store", "SystemClock",
     "TickReport", "Unit", "UnknownWorkflow", "UpcomingItem", "WorkingCalendar",
 ]
