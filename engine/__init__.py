@@ -20,6 +20,7 @@ from engine.errors import (
     DeploymentError,
     IdempotencyMismatch,
     InvalidCaseData,
+    InvalidCommand,
     InvalidEffectiveTime,
     InvalidTrigger,
     Problem,
@@ -51,7 +52,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "CalendarError", "CaseError", "CaseExists", "CaseNotFound", "CaseView", "CaseclockError", "Clock",
     "ConditionNotMet", "ConflictError", "DatabaseError", "DeadlineView", "DefinitionError", "DeploymentError", "Engine", "HistoryEntry",
-    "IdempotencyMismatch", "InvalidCaseData", "InvalidEffectiveTime", "InvalidTrigger", "Nation", "Outcome",
+    "IdempotencyMismatch", "InvalidCaseData", "InvalidCommand", "InvalidEffectiveTime", "InvalidTrigger", "Nation", "Outcome",
     "OverdueItem", "Problem", "Registry", "RoleNotAllowed", "SimulatedClock", "Store", "SystemClock",
     "TickReport", "Unit", "UnknownWorkflow", "UpcomingItem", "WorkingCalendar",
 ]

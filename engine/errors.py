@@ -14,6 +14,7 @@
         ├── RoleNotAllowed
         ├── InvalidCaseData      unknown field, wrong type, missing required field
         ├── InvalidEffectiveTime before the previous transition, or in the future
+        ├── InvalidCommand       a reference, name, actor, key or reason breaks a length or character rule
         ├── IdempotencyMismatch  a reused idempotency key with a different command
         └── ConflictError        another writer moved the case first
 """
@@ -25,6 +26,12 @@ from dataclasses import dataclass
 
 class CaseclockError(Exception):
     """Base of every error caseclock raises on purpose."""
+
+
+def shown(text: object, limit: int = 64) -> str:
+    """A caller's text fit to repeat in a message: short and printable, or only its length."""
+    value = str(text)
+    return value if len(value) <= limit and value.isprintable() else f"<{len(value)} characters>"
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class DefinitionError(CaseclockError):
 class UnknownWorkflow(DefinitionError):
     def __init__(self, name: str, known: list[str]):
         self.name = name
-        CaseclockError.__init__(self, f"unknown workflow '{name}' (known: {', '.join(known) or 'none'})")
+        CaseclockError.__init__(self, f"unknown workflow '{shown(name)}' (known: {', '.join(known) or 'none'})")
         self.problems = []
 
 
@@ -77,7 +84,7 @@ class CaseError(CaseclockError):
 
     def __init__(self, case_ref: str, message: str):
         self.case_ref = case_ref
-        super().__init__(f"case {case_ref}: {message}")
+        super().__init__(f"case {shown(case_ref, 128)}: {message}")
 
 
 class CaseNotFound(CaseError):
@@ -95,7 +102,7 @@ class InvalidTrigger(CaseError):
         self.trigger, self.state, self.valid = trigger, state, list(valid)
         options = ", ".join(valid) if valid else "none (the case is closed)"
         super().__init__(
-            case_ref, f"trigger '{trigger}' is not valid in state '{state}'; valid triggers: {options}"
+            case_ref, f"trigger '{shown(trigger)}' is not valid in state '{state}'; valid triggers: {options}"
         )
 
 
@@ -112,25 +119,29 @@ class RoleNotAllowed(CaseError):
     def __init__(self, case_ref: str, trigger: str, role: str, allowed: list[str]):
         self.trigger, self.role, self.allowed = trigger, role, list(allowed)
         super().__init__(
-            case_ref, f"role '{role}' may not fire '{trigger}'; allowed roles: {', '.join(allowed)}"
+            case_ref, f"role '{shown(role)}' may not fire '{trigger}'; allowed roles: {', '.join(allowed)}"
         )
 
 
 class InvalidCaseData(CaseError):
     def __init__(self, case_ref: str, field: str, message: str):
         self.field = field
-        super().__init__(case_ref, f"data field '{field}': {message}")
+        super().__init__(case_ref, f"data field '{shown(field)}': {message}")
 
 
 class InvalidEffectiveTime(CaseError):
     pass
 
 
+class InvalidCommand(CaseError):
+    """A command's own fields break a limit checked before the database (the same on every backend)."""
+
+
 class IdempotencyMismatch(CaseError):
     def __init__(self, case_ref: str, key: str):
         self.key = key
         super().__init__(
-            case_ref, f"idempotency key '{key}' was already used for a different command"
+            case_ref, f"idempotency key '{shown(key, 200)}' was already used for a different command"
         )
 
 

@@ -2,6 +2,8 @@
 
 SQLite gets WAL, a busy timeout and `BEGIN IMMEDIATE` for writes: with the default deferred
 begin, two processes doing read-then-write fail with "database is locked" instead of waiting.
+Every engine hides SQL parameters (`hide_parameters=True`): they hold case data, and a driver
+error must never carry them into a log or a message.
 """
 
 from __future__ import annotations
@@ -47,12 +49,13 @@ def connect(url: str = DEFAULT_URL, *, busy_timeout_ms: int = 30_000) -> Databas
         return Database(url, writer, reader)
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    engine = create_engine(url, pool_pre_ping=True, future=True)
+    engine = create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True)
     return Database(url, engine, engine)
 
 
 def _sqlite_engine(url: str, busy_timeout_ms: int, begin: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+                           hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):

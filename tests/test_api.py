@@ -85,6 +85,53 @@ def test_errors_map_to_status_codes_with_the_engines_message(client):
     assert client.get("/cases/DRP-1/history").json()[-1]["trigger"] == "open"  # nothing refused was stored
 
 
+@pytest.mark.parametrize("edge", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-14:00", "2026-03-29T01:30"])
+def test_moments_at_the_edge_or_in_the_spring_gap_are_422_on_every_endpoint(client, edge):
+    assert client.post("/cases", json={"workflow": "drp", "case_ref": "DRP-1", "at": "2026-03-02", "data": RAISED}).status_code == 201
+    responses = [
+        client.post("/cases", json={"workflow": "drp", "case_ref": "DRP-2", "at": edge, "data": RAISED}),
+        client.post("/cases/DRP-1/events", json={"trigger": "escalate", "at": edge, "role": "iro"}),
+        client.get("/overdue", params={"at": edge}),
+        client.get("/upcoming", params={"at": edge}),
+    ]
+    for r in responses:
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == "MomentError"
+        assert "outside the range" in r.json()["detail"] or "does not exist in London" in r.json()["detail"]
+    assert [h["trigger"] for h in client.get("/cases/DRP-1/history").json()] == ["open"]
+
+
+def test_a_year_the_calendar_cannot_count_is_422_not_500(client):
+    client.post("/cases", json={"workflow": "drp", "case_ref": "DRP-1", "at": "2026-03-02", "data": RAISED})
+    for r in (client.get("/overdue", params={"at": "9999-12-31T00:00:00Z"}),
+              client.get("/upcoming", params={"at": "9999-12-31T00:00:00Z", "within": "5wd"}),
+              client.post("/cases", json={"workflow": "drp", "case_ref": "OLD", "at": "0001-01-02", "data": RAISED})):
+        assert r.status_code == 422 and "outside the supported range" in r.json()["detail"], r.text
+
+
+def test_validation_errors_name_the_field_and_rule_never_the_value(client):
+    secret = "Jane Doe disclosed abuse to her teacher"
+    r = client.post("/cases", json={"workflow": "drp", "case_ref": "DRP-1", "at": 5, "data": {"concern": secret},
+                                    "actor": ["x"], "state": {"note": secret}, secret.replace(" ", "_") * 3: 1})
+    assert r.status_code == 422
+    body = r.json()
+    assert secret not in r.text and "input" not in body and all("input" not in p for p in body["problems"])
+    assert body["error"] == "RequestValidationError"
+    assert {tuple(p["loc"]) for p in body["problems"]} >= {("body", "at"), ("body", "actor"), ("body", "state")}
+    assert "body.at: Input should be a valid string" in body["detail"]
+    unknown = client.post("/cases", json={"workflow": "drp", "case_ref": "DRP-1", "data": {"theme": secret, "concern": "x"}})
+    assert unknown.status_code == 422 and secret not in unknown.text
+    assert "data field 'theme': the value is not one of" in unknown.json()["detail"]
+
+
+def test_a_long_case_reference_is_not_echoed_back(client):
+    ref = "R" * 10_000
+    for r in (client.get(f"/cases/{ref}"), client.post("/cases", json={"workflow": "drp", "case_ref": ref, "data": RAISED}),
+              client.post(f"/cases/{ref}/events", json={"trigger": "escalate"})):
+        assert r.status_code == 422 and ref not in r.text and len(r.text) < 300, r.text
+        assert "a case reference must be 1-128 printable characters" in r.json()["detail"]
+
+
 def test_the_embedded_worker_fires_timers_and_stops_with_the_app(store, registry):
     clock = SystemClock()
     engine = Engine(store, registry, WorkingCalendar(), clock)

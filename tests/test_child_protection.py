@@ -207,7 +207,8 @@ def test_outcomes_and_categories_are_checked_and_a_transfer_closes_everything(en
     assert "outcome = 'plan'" in str(err.value) and "outcome = 'no_plan'" in str(err.value)
     with pytest.raises(InvalidCaseData) as err:
         engine.fire("CP-1", "icpc_held", at=at("2026-06-17"), data={**PLAN, "category": "financial"})
-    assert "'financial' is not one of neglect, emotional, physical, sexual" in str(err.value)
+    assert "data field 'category': the value is not one of neglect, emotional, physical, sexual" in str(err.value)
+    assert "financial" not in str(err.value)  # the rule, never the rejected value
     with pytest.raises(InvalidTrigger):
         engine.fire("CP-1", "rcpc_held", at=at("2026-06-17"), data=CONTINUE)
 

@@ -184,7 +184,8 @@ def test_backdated_notification_over_easter_and_a_late_first_review_needs_a_reas
     with pytest.raises(InvalidCaseData) as err:
         engine.fire("CLA-1", "review_held", at=at("2026-04-21"), role="iro",
                     data={"next_review_on": "2026-07-21", "lateness_reason": "holidays"})
-    assert "'holidays' is not one of late_notification, calculation_error, missing_report" in str(err.value)
+    assert "data field 'lateness_reason': the value is not one of late_notification, calculation_error, missing_report" in str(err.value)
+    assert "holidays" not in str(err.value)  # the rule, never the rejected value
 
     engine.fire("CLA-1", "review_held", at=at("2026-04-21"), role="iro",
                 data={"next_review_on": "2026-07-21", "lateness_reason": "late_notification"})

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from engine.language.registry import Registry
+from engine.time.calendar import WorkingCalendar
 
 REPO = Path(__file__).resolve().parent.parent
 BAD = REPO / "tests" / "definitions" / "bad"
@@ -264,6 +265,22 @@ def test_show_json(story):
     ]
     assert [moment(h["effective_at"]) for h in history] == [london("2026-01-05"), london("2026-01-06")]
 
+    # an open deadline past its due day says by how many working days, as the overdue list does
+    today = dt.datetime.now(LONDON).date()
+    late = {d["name"]: d["working_days_overdue"] for d in body["deadlines"]}
+    assert late == {"informal_response": None,
+                    "stage_1_response": WorkingCalendar().working_days_between(dt.date(2026, 1, 13), today),
+                    "formal_resolution": WorkingCalendar().working_days_between(dt.date(2026, 2, 3), today)}
+
+
+def test_show_table_says_overdue_and_by_how_much(tmp_path):
+    db = tmp_path / "c.db"
+    ok(caseclock("open", "drp", "DRP-9", "--at", "2026-01-05", "--set", "theme=practice", "--set", "concern=x", db=db))
+    table = ok(caseclock("show", "DRP-9", db=db)).stdout
+    today = dt.datetime.now(LONDON).date()
+    days = WorkingCalendar().working_days_between(dt.date(2026, 1, 12), today)
+    assert f"open: OVERDUE by {days} working days" in table
+
 
 def test_invalid_trigger_names_state_and_valid_triggers(story):
     message = refused(story["bad_trigger"])
@@ -368,3 +385,65 @@ def test_tick_applies_the_mark_missed_catch_up_policy(tmp_path):
     assert shown["state"] == "informal"  # not escalated
     [expired] = [d for d in shown["deadlines"] if d["name"] == "informal_response"]
     assert expired["expiry_outcome"].startswith("skipped: due 2025-01-13")
+
+
+# ---- moments (--at) and bad input --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("command", "value"), [
+    (("open", "drp", "B1", "--set", "theme=safety", "--set", "concern=x"), "0001-01-01T00:00:00+14:00"),
+    (("overdue",), "9999-12-31T23:00:00-14:00"),
+    (("upcoming",), "0001-01-01T00:00:00+00:00"),
+])
+def test_moments_at_the_edge_of_the_range_are_a_usage_error_naming_at(tmp_path, command, value):
+    result = caseclock(*command, "--at", value, db=tmp_path / "c.db")
+    assert result.returncode == 2
+    no_traceback(result)
+    assert "Invalid value for '--at'" in result.stderr and "outside the range of representable dates" in result.stderr
+
+
+def test_a_local_time_the_clocks_skip_is_refused(tmp_path):
+    result = caseclock("open", "drp", "B1", "--at", "2026-03-29T01:30", "--set", "theme=safety", "--set", "concern=x",
+                       db=tmp_path / "c.db")
+    assert result.returncode == 2
+    no_traceback(result)
+    assert "'2026-03-29T01:30' does not exist in London: the clocks go forward" in " ".join(result.stderr.split())
+
+
+def test_open_and_fire_default_to_now(tmp_path):
+    db = tmp_path / "c.db"
+    before = dt.datetime.now(UTC)
+    ok(caseclock("open", "drp", "N1", "--set", "theme=safety", "--set", "concern=x", db=db))
+    ok(caseclock("fire", "N1", "escalate", "--role", "iro", db=db))
+    history = json.loads(ok(caseclock("show", "N1", "--json", db=db)).stdout)["history"]
+    assert [h["trigger"] for h in history] == ["open", "escalate"]
+    assert all(before <= moment(h["effective_at"]) <= dt.datetime.now(UTC) for h in history)
+
+
+def test_tick_refuses_a_future_at_and_expires_nothing(tmp_path):
+    db = tmp_path / "c.db"
+    ok(caseclock("open", "drp", "T1", "--set", "theme=safety", "--set", "concern=x", db=db))
+    future = (dt.datetime.now(LONDON) + dt.timedelta(days=60)).date().isoformat()
+    result = caseclock("tick", "--at", future, db=db)
+    assert result.returncode == 2
+    no_traceback(result)
+    assert "Invalid value for '--at'" in result.stderr and "is in the future" in result.stderr
+    body = json.loads(ok(caseclock("show", "T1", "--json", db=db)).stdout)
+    assert (body["state"], [d["status"] for d in body["deadlines"]]) == ("informal", ["open"])
+
+
+def test_rejected_values_are_not_echoed(tmp_path):
+    db = tmp_path / "c.db"
+    secret = "Jane-Doe-disclosed-at-school-4K"
+    result = caseclock("open", "drp", "E1", "--set", "theme=safety", "--set", f"concern{secret}", db=db)
+    assert result.returncode == 2 and "--set" in result.stderr and "key=value" in result.stderr
+    result = caseclock("open", "drp", "E1", "--set", f"theme={secret}", "--set", "concern=x", db=db)
+    assert result.returncode == 1 and "data field 'theme': the value is not one of" in result.stderr
+    result = caseclock("open", "drp", "E1", "--at", secret * 3, "--set", "theme=safety", "--set", "concern=x", db=db)
+    assert result.returncode == 2 and "Invalid value for '--at'" in result.stderr
+    long_ref = "R" * 10_000
+    result = caseclock("open", "drp", long_ref, "--set", "theme=safety", "--set", "concern=x", db=db)
+    assert result.returncode == 1 and "this one has 10000" in result.stderr and len(result.stderr) < 500
+    for r in (result,):
+        no_traceback(r)
+    assert secret not in result.stderr

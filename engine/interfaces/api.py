@@ -10,8 +10,10 @@
 
 Errors: CaseNotFound 404; CaseExists, ConflictError, IdempotencyMismatch 409; any other refused
 command (CaseError) 422; DefinitionError (unknown workflow, bad definition) 400; an unreadable
-date or offset 422. Every error body is {"error": <class>, "detail": <message>}.
-`at` is an ISO datetime (with zone, or Europe/London without) or a date (its start, London).
+date or offset 422; a body or query the schema refuses 422 (with "problems": loc, msg, type - never
+the rejected value). Every error body is {"error": <class>, "detail": <message>}.
+`at` is read by engine.time.moments: an ISO datetime (with offset, or Europe/London without) or a
+date (its start, London).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import datetime as dt
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from engine.time.calendar import LONDON, parse_offset
+from engine.time.calendar import parse_offset
+from engine.time.moments import parse_moment
 from engine.errors import (
     CalendarError,
     CaseError,
@@ -60,20 +64,20 @@ class Event(BaseModel):
     expected_version: int | None = None
 
 
-class BadMoment(ValueError):
-    pass
-
-
 def moment(text: str | None) -> dt.datetime | None:
-    if text is None:
-        return None
-    try:
-        if len(text) == 10:
-            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(0), tzinfo=LONDON)
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise BadMoment(f"'{text}' is not a date (YYYY-MM-DD) or ISO datetime") from None
-    return value if value.tzinfo else value.replace(tzinfo=LONDON)
+    """`at`, read by the one shared parser (a bad one raises MomentError: 422)."""
+    return None if text is None else parse_moment(text)
+
+
+def validation_problems(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Where each problem is and which rule it breaks, never the rejected value (it may be case data)."""
+    return [{"loc": [_part(part) for part in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")}
+            for err in exc.errors()]
+
+
+def _part(part: Any) -> Any:
+    """A location part; an unknown key is the caller's text, so a long one is not echoed."""
+    return part if not isinstance(part, str) or len(part) <= 64 else f"<{len(part)} characters>"
 
 
 def create_app(engine, worker=None) -> FastAPI:
@@ -109,9 +113,12 @@ def create_app(engine, worker=None) -> FastAPI:
     async def _definition_error(_request: Request, exc: DefinitionError):
         return error(400, exc)
 
-    @app.exception_handler(BadMoment)
-    async def _bad_moment(_request: Request, exc: BadMoment):
-        return error(422, exc)
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(_request: Request, exc: RequestValidationError):
+        problems = validation_problems(exc)
+        summary = "; ".join(f"{'.'.join(str(part) for part in p['loc'])}: {p['msg']}" for p in problems)
+        return JSONResponse(status_code=422, content={"error": "RequestValidationError", "detail": summary,
+                                                      "problems": problems})
 
     @app.exception_handler(CalendarError)
     async def _calendar_error(_request: Request, exc: CalendarError):

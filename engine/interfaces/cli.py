@@ -49,16 +49,21 @@ def _main(
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def parse_moment(text: str) -> dt.datetime:
-    """YYYY-MM-DD is the start of that day in Europe/London; a datetime without zone is London time."""
+def _moment(text: str) -> dt.datetime:
+    """--at, read by the one shared parser; a bad value is a usage error naming the option."""
+    from engine.time.moments import MomentError, parse_moment
+
     try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text)
-            return dt.datetime.combine(day, dt.time(0, 0), tzinfo=LONDON)
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"'{text}' is not a date (YYYY-MM-DD) or ISO datetime") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=LONDON)
+        return parse_moment(text)
+    except MomentError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def at_option(help_: str):
+    return typer.Option("--at", parser=_moment, metavar="WHEN",
+                        help=f"{help_}. YYYY-MM-DD is the start of that day in London, YYYY-MM-DDTHH:MM is London "
+                             "time (a time the clocks skip is refused; one that happens twice is its first "
+                             "occurrence), or give an offset: 2026-03-02T10:00+00:00")
 
 
 def parse_sets(values: list[str] | None) -> dict[str, str]:
@@ -66,7 +71,7 @@ def parse_sets(values: list[str] | None) -> dict[str, str]:
     for item in values or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise typer.BadParameter(f"--set expects key=value, got '{item}'")
+            raise typer.BadParameter("expects key=value (a field name, '=', then the value)", param_hint="'--set'")
         data[key.strip()] = value
     return data
 
@@ -163,7 +168,7 @@ def docs(out_dir: Annotated[Path, typer.Option("--out", help="Where to write the
 def open_case(
     workflow: str,
     case_ref: str,
-    at: Annotated[str, typer.Option("--at", help="Effective date or datetime of the event")],
+    at: Annotated[Optional[dt.datetime], at_option("When it happened (default: now)")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="key=value case data (repeatable)")] = None,
     at_state: Annotated[Optional[str], typer.Option("--state", help="Open at this state instead of the initial one")] = None,
     actor: Annotated[str, typer.Option(help="Who recorded it")] = "cli",
@@ -172,7 +177,7 @@ def open_case(
 ) -> None:
     """Open a case of WORKFLOW under the host system's CASE_REF."""
     engine = build_engine()
-    view = engine.open_case(workflow, case_ref, at=parse_moment(at), data=parse_sets(set_), state=at_state,
+    view = engine.open_case(workflow, case_ref, at=at, data=parse_sets(set_), state=at_state,
                             actor=actor, reason=reason, idempotency_key=key)
     out.print(f"{view.case_ref}: opened {view.workflow} at {view.state}")
     _print_deadlines(view)
@@ -182,7 +187,7 @@ def open_case(
 def fire(
     case_ref: str,
     trigger: str,
-    at: Annotated[str, typer.Option("--at", help="Effective date or datetime of the event")],
+    at: Annotated[Optional[dt.datetime], at_option("When it happened (default: now)")] = None,
     actor: Annotated[str, typer.Option(help="Who recorded it")] = "cli",
     role: Annotated[Optional[str], typer.Option(help="The actor's role, checked against the transition's roles")] = None,
     reason: Annotated[Optional[str], typer.Option(help="Why")] = None,
@@ -191,7 +196,7 @@ def fire(
 ) -> None:
     """Fire TRIGGER on a case."""
     engine = build_engine()
-    result = engine.fire(case_ref, trigger, at=parse_moment(at), actor=actor, role=role, reason=reason,
+    result = engine.fire(case_ref, trigger, at=at, actor=actor, role=role, reason=reason,
                          data=parse_sets(set_), idempotency_key=key)
     note = " (already recorded under this key)" if result.replayed else ""
     out.print(f"{case_ref}: {trigger}: {result.from_state} -> {result.to_state}{note}")
@@ -259,19 +264,19 @@ def recompute() -> None:
 
 @app.command()
 def overdue(
-    at: Annotated[Optional[str], typer.Option("--at", help="As at this date (default: now)")] = None,
+    at: Annotated[Optional[dt.datetime], at_option("As at this moment (default: now)")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Open deadlines past their due date, most overdue first."""
     engine = build_engine()
-    items = engine.overdue(parse_moment(at) if at else None)
+    items = engine.overdue(at)
     _deadline_list(items, as_json, f"Overdue ({len(items)})", "working days over", "working_days_overdue")
 
 
 @app.command()
 def upcoming(
     within: Annotated[str, typer.Option("--within", help="e.g. 10wd, 2w, 1m")] = "10wd",
-    at: Annotated[Optional[str], typer.Option("--at", help="As at this date (default: now)")] = None,
+    at: Annotated[Optional[dt.datetime], at_option("As at this moment (default: now)")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Open deadlines falling due within a period."""
@@ -280,16 +285,21 @@ def upcoming(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     engine = build_engine()
-    items = engine.upcoming(amount, unit, parse_moment(at) if at else None)
+    items = engine.upcoming(amount, unit, at)
     _deadline_list(items, as_json, f"Due within {within} ({len(items)})", "working days left", "working_days_left")
 
 
 @app.command()
-def tick(at: Annotated[Optional[str], typer.Option("--at", help="Process timers due at this time (default: now)")] = None) -> None:
+def tick(at: Annotated[Optional[dt.datetime], at_option("Process timers due by this moment, now or earlier (default: now)")] = None) -> None:
     """Run every expiry action and reminder that is due, each exactly once."""
     from engine.timers.worker import WorkerSettings
 
-    moment = parse_moment(at) if at else None
+    moment = at
+    if moment is not None and moment > SystemClock().now():
+        # expiring deadlines ahead of time would write a future into the live database;
+        # a simulation of the future runs on its own clock and its own database
+        raise typer.BadParameter("is in the future; tick runs only the timers already due (now or earlier)",
+                                 param_hint="'--at'")
     try:
         policy = WorkerSettings.from_env()  # the same catch-up policy as the worker
     except ValueError as exc:
@@ -534,9 +544,13 @@ def _print_deadlines(view, all_: bool = False) -> None:
         return
     table = Table(title="Deadlines", title_justify="left")
     for col in ("deadline", "status", "due", "from", "source"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col == "status")
     for d in rows:
-        table.add_row(d.name, d.status, d.due_on.isoformat(), f"{d.anchor_on.isoformat()} +{d.amount} {d.unit}", d.source)
+        status = d.status
+        if d.overdue:
+            days = d.working_days_overdue
+            status = f"{d.status}: OVERDUE by {days} working day{'' if days == 1 else 's'}"
+        table.add_row(d.name, status, d.due_on.isoformat(), f"{d.anchor_on.isoformat()} +{d.amount} {d.unit}", d.source)
     out.print(table)
 
 

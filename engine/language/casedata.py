@@ -6,6 +6,7 @@ Only declared fields are accepted, so a typo (`--set thme=safety`) is an error, 
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Any
 
 from engine.language.definition import FieldSpec, Workflow, value_problem
@@ -13,6 +14,10 @@ from engine.errors import InvalidCaseData
 
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
+# free text may keep line breaks and tabs, but no other control character (NUL breaks PostgreSQL)
+# and no lone surrogate (it cannot be encoded as UTF-8)
+_TEXT_WHITESPACE = frozenset("\t\n\r")
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cs"})
 
 
 def coerce(workflow: Workflow, case_ref: str, raw: dict[str, Any] | None) -> dict[str, Any]:
@@ -29,9 +34,18 @@ def coerce(workflow: Workflow, case_ref: str, raw: dict[str, Any] | None) -> dic
         value = _parse(spec, value)
         problem = value_problem(spec, value)
         if problem:
+            raise InvalidCaseData(case_ref, key, f"the value {problem}")  # the rule, never the value
+        if spec.type == "text" and (problem := text_problem(value)):
             raise InvalidCaseData(case_ref, key, problem)
         out[key] = value
     return out
+
+
+def text_problem(value: str) -> str | None:
+    """Why free text cannot be stored, or None: control characters other than tab and line breaks."""
+    if any(c not in _TEXT_WHITESPACE and unicodedata.category(c) in _REFUSED_CATEGORIES for c in value):
+        return "must not contain control characters (only tabs and line breaks)"
+    return None
 
 
 def _parse(spec: FieldSpec, value: Any) -> Any:

@@ -587,7 +587,7 @@ def _semantic_problems(wf: Workflow, gaps: _Gaps | None = None) -> list[tuple[tu
         for v in values:
             problem = value_problem(spec_, v)
             if problem:
-                out.append((path + (cond.operator,), f"{problem} for field '{cond.field}'"))
+                out.append((path + (cond.operator,), f"'{v}' {problem} for field '{cond.field}'"))
 
     def check_trigger(name: str, path: tuple) -> None:
         if name not in triggers and name not in gaps.triggers:
@@ -776,22 +776,23 @@ def placeholders(value: Any) -> list[str]:
 
 
 def value_problem(spec: FieldSpec, value: Any) -> str | None:
-    """Why `value` does not fit the field, or None when it does."""
+    """Why a value does not fit the field, or None when it does: the rule, never the value
+    (case data is personal), e.g. "is not one of a, b"."""
     if spec.type == "choice":
         if value not in (spec.choices or []):
-            return f"'{value}' is not one of {', '.join(spec.choices or [])}"
+            return f"is not one of {', '.join(spec.choices or [])}"
     elif spec.type == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
-            return f"'{value}' is not a whole number"
+            return "is not a whole number"
     elif spec.type == "boolean":
         if not isinstance(value, bool):
-            return f"'{value}' is not true or false"
+            return "is not true or false"
     elif spec.type == "date":
         if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-            return f"'{value}' is not a date (YYYY-MM-DD)"
+            return "is not a date (YYYY-MM-DD)"
     elif spec.type == "text":
         if not isinstance(value, str):
-            return f"'{value}' is not text"
+            return "is not text"
     return None
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from persistence.models import CANCELLED, MET, MISSED, DeadlineRow, DefinitionRow, TransitionRow
+from persistence.models import CANCELLED, MET, MISSED, OPEN, DeadlineRow, DefinitionRow, TransitionRow
 from persistence.store import (
     Change,
     CaseSnapshot,
@@ -46,6 +46,7 @@ from engine.errors import (
     InvalidTrigger,
     RoleNotAllowed,
 )
+from engine.runtime import inputs
 from engine.runtime.calendars import Calendars
 from engine.runtime.machine import CaseMachine, NoTransition
 from engine.language.registry import Registry
@@ -108,7 +109,8 @@ class Engine:
     ) -> CaseView:
         """Open a case of `workflow` under the host system's reference, at its initial state or
         at another state the workflow allows cases to be opened at."""
-        case_ref = _check_ref(case_ref)
+        case_ref = inputs.case_ref(case_ref)
+        _check_command(case_ref, actor, reason, idempotency_key, workflow=workflow, state=state)
         if idempotency_key and self._replay(idempotency_key, case_ref, OPEN_TRIGGER):
             return self.case(case_ref)
         wf = self.registry.get(workflow)
@@ -156,6 +158,8 @@ class Engine:
     ) -> Outcome:
         """Fire `trigger` on a case. A retry with the same idempotency key returns the first
         outcome and stores nothing; `expected_version` turns a stale read into ConflictError."""
+        case_ref = inputs.case_ref(case_ref)
+        _check_command(case_ref, actor, reason, idempotency_key, trigger=trigger, role=role)
         if idempotency_key:
             replay = self._replay(idempotency_key, case_ref, trigger)
             if replay is not None:
@@ -178,11 +182,19 @@ class Engine:
     def case(self, case_ref: str) -> CaseView:
         snap = self._snapshot(case_ref)
         wf = self._workflow(snap.version)
+        now = self.clock.now()
         return CaseView(
             case_ref=snap.case_ref, workflow=snap.workflow, version=snap.version, authority=snap.authority,
             state=snap.state, data=from_json(wf, snap.data), opened_at=snap.opened_at, closed_at=snap.closed_at,
-            row_version=snap.row_version, deadlines=[_deadline_view(d) for d in self.store.deadlines(snap.id)],
+            row_version=snap.row_version,
+            deadlines=[_deadline_view(d, self._overdue_by(d, now)) for d in self.store.deadlines(snap.id)],
         )
+
+    def _overdue_by(self, d: DeadlineRow, now: dt.datetime) -> int | None:
+        """Working days an open deadline is past its due day at `now` (None: not overdue)."""
+        if d.status != OPEN or now < d.due_at:
+            return None
+        return self.calendar.working_days_between(d.due_on, local_date(now))
 
     def history(self, case_ref: str) -> list[HistoryEntry]:
         snap = self._snapshot(case_ref)
@@ -467,7 +479,7 @@ class Engine:
     def _plan_start(self, start, snap: CaseSnapshot, trigger: str, at: dt.datetime, merged: dict[str, Any]) -> Change:
         """The opening of a case of another workflow, written with the transition that caused it."""
         names = {"case_ref": snap.case_ref, "seq": snap.row_version + 1, "trigger": trigger}
-        child_ref = _check_ref(start.case_ref.format(**names))
+        child_ref = inputs.case_ref(start.case_ref.format(**names))
         known = collections.defaultdict(str, {k: ("" if v is None else v) for k, v in to_json(merged).items()})
         values = {}
         for key, value in start.data.items():
@@ -573,7 +585,7 @@ class Engine:
         return Outcome(ref, t.trigger, t.from_state, t.to_state, t.effective_at, t.seq, replayed=True)
 
     def _snapshot(self, case_ref: str) -> CaseSnapshot:
-        snap = self.store.case(case_ref)
+        snap = self.store.case(inputs.case_ref(case_ref))
         if snap is None:
             raise CaseNotFound(case_ref)
         return snap
@@ -646,17 +658,19 @@ def _met_or_missed(row: DeadlineRow, at: dt.datetime) -> str:
     return MET if at < row.due_at else MISSED
 
 
-def _check_ref(case_ref: str) -> str:
-    ref = (case_ref or "").strip()
-    if not ref or len(ref) > 128 or any(c.isspace() for c in ref):
-        raise CaseError(case_ref or "<empty>", "a case reference must be 1-128 characters with no spaces")
-    return ref
+def _check_command(case_ref: str, actor: str, reason: str | None, key: str | None, **names: str | None) -> None:
+    """A command's own fields, before anything is read or written: the same limits on every backend."""
+    for field, value in names.items():
+        inputs.name(case_ref, field, value)
+    inputs.actor(case_ref, actor)
+    inputs.reason(case_ref, reason)
+    inputs.idempotency_key(case_ref, key)
 
 
-def _deadline_view(d: DeadlineRow) -> DeadlineView:
+def _deadline_view(d: DeadlineRow, working_days_overdue: int | None = None) -> DeadlineView:
     return DeadlineView(
         name=d.name, title=d.title, status=d.status, due_on=d.due_on, due_at=d.due_at, source=d.source,
         role=d.role, opened_at=d.opened_at, closed_at=d.closed_at, anchor=d.anchor, anchor_on=d.anchor_on,
         amount=d.amount, unit=d.unit, anchor_is_day_one=d.anchor_is_day_one, calendar_version=d.calendar_version,
-        expired_at=d.expired_at, expiry_outcome=d.expiry_outcome,
+        expired_at=d.expired_at, expiry_outcome=d.expiry_outcome, working_days_overdue=working_days_overdue,
     )

@@ -43,6 +43,12 @@ class DeadlineView(_View):
     calendar_version: str
     expired_at: dt.datetime | None
     expiry_outcome: str | None
+    # an open deadline past its due day: working days since it fell due (as the overdue list counts)
+    working_days_overdue: int | None = None
+
+    @property
+    def overdue(self) -> bool:
+        return self.working_days_overdue is not None
 
 
 @dataclass(frozen=True)

@@ -472,8 +472,9 @@ def parse_offset(text: str) -> tuple[int, Unit]:
     """Read a workflow offset such as "20wd", "3m", "10d", "2w" or "-5wd" (case-insensitive)."""
     match = _OFFSET.fullmatch(text.strip().lower()) if isinstance(text, str) else None
     if match is None:
+        shown = repr(text) if isinstance(text, str) and len(text) <= 32 and text.isprintable() else "(the value)"
         raise CalendarError(
-            f"cannot read offset {text!r}: expected a whole number followed by a unit, "
+            f"cannot read offset {shown}: expected a whole number followed by a unit, "
             "e.g. '20wd' or '-5wd'; accepted units: wd (working days), d (days), "
             "w (weeks), m (months)"
         )
@@ -497,4 +498,7 @@ def local_date(moment: datetime) -> date:
         raise CalendarError(f"expected a timezone-aware datetime, got {moment!r}")
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise CalendarError(f"datetime {moment.isoformat()} has no timezone")
-    return moment.astimezone(LONDON).date()
+    try:
+        return moment.astimezone(LONDON).date()
+    except OverflowError:
+        raise CalendarError(f"{moment.isoformat()} has no date in London: outside the range of representable dates") from None

@@ -44,7 +44,10 @@ def ensure_aware(moment: dt.datetime) -> dt.datetime:
     """Reject naive datetimes: a statutory clock that guesses its timezone is wrong twice a year."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"datetime {moment.isoformat()} has no timezone")
-    return moment.astimezone(dt.timezone.utc)
+    try:
+        return moment.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is outside the range of representable dates") from None
 
 
 def describe_span(delta: dt.timedelta) -> str:
