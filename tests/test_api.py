@@ -14,6 +14,8 @@ from engine.time.clock import SystemClock
 from engine.runtime.engine import Engine
 from engine.timers.worker import Worker, WorkerSettings
 
+from .conftest import ESCALATING
+
 RAISED = {"theme": "drift_and_delay", "concern": "Permanence plan not progressed"}
 
 
@@ -80,10 +82,11 @@ def test_errors_map_to_status_codes_with_the_engines_message(client):
     assert client.get("/cases/DRP-1/history").json()[-1]["trigger"] == "open"  # nothing refused was stored
 
 
-def test_the_embedded_worker_fires_timers_and_stops_with_the_app(store, registry):
+def test_the_embedded_worker_fires_timers_and_stops_with_the_app(store, escalating_registry):
+    registry = escalating_registry  # the informal stage escalates itself
     clock = SystemClock()
     engine = Engine(store, registry, WorkingCalendar(), clock)
-    engine.open_case("drp", "LATE", at=clock.now() - dt.timedelta(days=30), data=RAISED)  # long overdue
+    engine.open_case(ESCALATING, "LATE", at=clock.now() - dt.timedelta(days=30), data=RAISED)  # long overdue
     worker = Worker(Engine(store, registry, WorkingCalendar(), clock), settings=WorkerSettings(sweep_seconds=30),
                     worker_id="embedded")
     with TestClient(create_app(engine, worker=worker)) as client:
@@ -95,7 +98,7 @@ def test_the_embedded_worker_fires_timers_and_stops_with_the_app(store, registry
         assert worker.scheduler.running
         # a case opened (backdated) while the worker runs: its overdue deadline fires at once,
         # not at the next periodic sweep 30 s away
-        assert client.post("/cases", json={"workflow": "drp", "case_ref": "BACKDATED", "data": RAISED,
+        assert client.post("/cases", json={"workflow": ESCALATING, "case_ref": "BACKDATED", "data": RAISED,
                                            "at": (clock.now() - dt.timedelta(days=20)).isoformat()}).status_code == 201
         give_up = time.monotonic() + 15
         while time.monotonic() < give_up and client.get("/cases/BACKDATED").json()["state"] == "informal":
