@@ -475,7 +475,10 @@ class Engine:
         openings: list[NewDeadline] = []
         if final:
             return closings, openings
-        for name, spec in wf.spec.deadlines.items():
+        # deadlines anchored on another deadline are counted after the ones they count from
+        ordered = sorted(wf.spec.deadlines.items(), key=lambda item: item[1].anchor.startswith("deadline."))
+        opened: dict[str, NewDeadline] = {}
+        for name, spec in ordered:
             if spec.states:
                 opens = dest in spec.states and (source is None or (not internal and (source not in spec.states or reentered)))
             else:
@@ -484,15 +487,20 @@ class Engine:
                 continue
             if name in still_open:  # opened again: the new date supersedes the old one
                 closings.append(Closing(still_open.pop(name).id, CANCELLED, at))
-            openings.append(self._new_deadline(wf, case_ref, name, spec, at, data))
+            opened[name] = self._new_deadline(wf, case_ref, name, spec, at, data, opened)
+            openings.append(opened[name])
         return closings, openings
 
-    def _new_deadline(self, wf: Workflow, case_ref: str, name: str, spec: DeadlineSpec, at: dt.datetime, data: dict[str, Any]) -> NewDeadline:
+    def _new_deadline(self, wf: Workflow, case_ref: str, name: str, spec: DeadlineSpec, at: dt.datetime,
+                      data: dict[str, Any], opened: dict[str, NewDeadline]) -> NewDeadline:
         anchor = spec.anchor
         if anchor.startswith("data."):
             anchor_on = data.get(anchor[5:])
             if anchor_on is None:
                 raise InvalidCaseData(case_ref, anchor[5:], f"is needed to compute deadline '{name}'")
+        elif anchor.startswith("deadline."):
+            # validation guarantees the deadline counted from opens with this one
+            anchor_on = opened[anchor[len("deadline."):]].row.due_on
         else:
             anchor_on = local_date(at)
         due_on = self.calendar.add(anchor_on, spec.due.amount, spec.due.unit, anchor_is_day_one=spec.due.anchor_is_day_one)
