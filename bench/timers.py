@@ -6,9 +6,10 @@ pending deadlines in the table.
 
 Starts a throwaway PostgreSQL 15 server on a temp dir (tests/pgserver.py; durable settings -
 fsync on - unless --fast) and a SQLite file. Workers are real `caseclock worker` processes.
-Each timer is the DRP's informal_response expiring: a full transition through the engine (stage
-1 entered, two deadlines and two reminders opened, two notifications queued), at its original
-due time. Throughput is counted from the rows' own expired_at stamps (first to last firing), so
+Each timer is the DRP's informal_response expiring, in the test variant whose informal stage
+escalates itself (tests/workflows/drp_escalating.yaml; the base DRP's only notifies): a full
+transition through the engine (stage 1 entered, two deadlines and two reminders opened, two
+notifications queued), at its original due time. Throughput is counted from the rows' own expired_at stamps (first to last firing), so
 process start-up is not in it; notifications are delivered after the timers (not counted).
 """
 

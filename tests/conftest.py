@@ -118,3 +118,19 @@ def registry() -> Registry:
 @pytest.fixture
 def engine(store, registry, clock) -> Engine:
     return Engine(store, registry, WorkingCalendar(), clock)
+
+
+# The base DRP's informal stage only tells the IRO and their manager when it expires; timer tests
+# that need an expiry which moves a case use tests/workflows/drp_escalating.yaml, the base DRP
+# whose informal stage escalates itself.
+ESCALATING = "drp_escalating"
+TEST_WORKFLOWS = os.path.join(os.path.dirname(__file__), "workflows")
+
+
+@pytest.fixture(scope="session")
+def escalating_registry() -> Registry:
+    """The bundled workflows plus the test procedures in tests/workflows/."""
+    from engine.language.bundled import bundled_dir
+    from pathlib import Path
+
+    return Registry.load([bundled_dir("workflows"), Path(TEST_WORKFLOWS)])

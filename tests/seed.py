@@ -1,5 +1,8 @@
 """Bulk-load many DRP cases with a due `informal_response` deadline (tests and bench/).
 
+The cases are of the test DRP tests/workflows/drp_escalating.yaml, whose informal stage
+escalates itself (the base DRP's only notifies), so every timer is a full transition.
+
 One case is opened through the engine (so the definition, the case, its opening transition and
 its deadline are exactly what the engine writes); it is then copied `n` times with SQLAlchemy
 Core executemany (or PostgreSQL COPY for large loads) and removed. Each copy's deadline is due
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import delete, insert, select
@@ -17,10 +21,12 @@ from sqlalchemy import delete, insert, select
 from engine.time.calendar import LONDON, WorkingCalendar, local_date
 from engine.time.clock import SimulatedClock
 from engine.runtime.engine import Engine
+from engine.language.bundled import bundled_dir
 from engine.language.registry import Registry
 from persistence.models import CaseRow, DeadlineRow, ReminderRow, TransitionRow
 from persistence.store import Store
 
+TEST_WORKFLOWS = Path(__file__).resolve().parent / "workflows"
 RAISED = {"theme": "drift_and_delay", "concern": "Permanence plan not progressed"}
 
 CASE_COLS = ("case_ref", "workflow", "version", "authority", "state", "data", "opened_at", "last_effective_at",
@@ -33,14 +39,15 @@ DEADLINE_COLS = ("case_id", "name", "title", "role", "source", "opened_at", "anc
 
 
 def seed(url: str, n: int, due_at: Callable[[int], dt.datetime], *, opened_at: dt.datetime,
-         prefix: str = "BULK", chunk: int = 20_000, workflow: str = "drp", data: dict | None = None,
+         prefix: str = "BULK", chunk: int = 20_000, workflow: str = "drp_escalating", data: dict | None = None,
          registry: Registry | None = None) -> None:
     """Add `n` open cases `{prefix}-{i}` of `workflow` opened at `opened_at`, each with the one
     deadline the workflow opens at the start, due at `due_at(i)` (and no reminders)."""
     store = Store.open(url)
     try:
         clock = SimulatedClock(opened_at + dt.timedelta(minutes=1))
-        engine = Engine(store, registry or Registry.load(), WorkingCalendar(), clock)
+        registry = registry or Registry.load([bundled_dir("workflows"), TEST_WORKFLOWS])
+        engine = Engine(store, registry, WorkingCalendar(), clock)
         ref = f"{prefix}-TEMPLATE"
         engine.open_case(workflow, ref, at=opened_at, data=RAISED if data is None else data, actor="seed")
         with store.read() as s:

@@ -19,6 +19,8 @@ from engine.runtime.engine import Engine
 from engine.timers.worker import Worker, WorkerSettings
 from persistence.store import Store
 
+from .conftest import ESCALATING
+
 RAISED = {"theme": "drift_and_delay", "concern": "Permanence plan not progressed"}
 
 
@@ -132,10 +134,11 @@ def test_a_long_case_reference_is_not_echoed_back(client):
         assert "a case reference must be 1-128 printable characters" in r.json()["detail"]
 
 
-def test_the_embedded_worker_fires_timers_and_stops_with_the_app(store, registry):
+def test_the_embedded_worker_fires_timers_and_stops_with_the_app(store, escalating_registry):
+    registry = escalating_registry  # the informal stage escalates itself
     clock = SystemClock()
     engine = Engine(store, registry, WorkingCalendar(), clock)
-    engine.open_case("drp", "LATE", at=clock.now() - dt.timedelta(days=30), data=RAISED)  # long overdue
+    engine.open_case(ESCALATING, "LATE", at=clock.now() - dt.timedelta(days=30), data=RAISED)  # long overdue
     worker = Worker(Engine(store, registry, WorkingCalendar(), clock), settings=WorkerSettings(sweep_seconds=30),
                     worker_id="embedded")
     with TestClient(create_app(engine, worker=worker)) as client:
@@ -147,7 +150,7 @@ def test_the_embedded_worker_fires_timers_and_stops_with_the_app(store, registry
         assert worker.status == "running"
         # a case opened (backdated) while the worker runs: its overdue deadline fires at once,
         # not at the next periodic sweep 30 s away
-        assert client.post("/cases", json={"workflow": "drp", "case_ref": "BACKDATED", "data": RAISED,
+        assert client.post("/cases", json={"workflow": ESCALATING, "case_ref": "BACKDATED", "data": RAISED,
                                            "at": (clock.now() - dt.timedelta(days=20)).isoformat()}).status_code == 201
         give_up = time.monotonic() + 15
         while time.monotonic() < give_up and client.get("/cases/BACKDATED").json()["state"] == "informal":

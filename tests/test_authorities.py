@@ -7,6 +7,8 @@ test_child_protection.py. Bank holidays used below - 2026: Good Friday 3 Apr, Ea
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from engine.time.calendar import Nation
@@ -77,6 +79,10 @@ def test_every_local_timescale_cites_the_local_document():
     }
     assert {(n, k) for n, _, k in added} == {
         ("sunderland", "stage_4_response"), ("sunderland", "stage_5_response"),
+        ("sunderland", "plan_first_review"), ("sunderland", "plan_second_review"),
+        ("sunderland", "plan_subsequent_review"),
+        ("gateshead", "designated_conference"),
+        ("dudley", "personal_education_plan"),
         ("shropshire", "rag_rating"), ("shropshire", "rag_response"), ("shropshire", "plo_consideration"),
         ("dudley", "notify_cla"), ("dudley", "allocate_iro"), ("dudley", "consultation"),
         ("dudley", "iro_contact_first_review"), ("dudley", "review_monitoring_form"),
@@ -128,6 +134,11 @@ def test_sunderland_counts_91_and_183_days(store, clock):
     assert view.authority == "sunderland"
     # Thu 4 May 2028: 5 (1), 8-12 (6), 15-19 (11), 22-26 (16), [29 May spring], 30, 31, 1 Jun, 2 Jun (20)
     assert view.deadline("first_review").due_on == d("2028-06-02")
+    # planned 20 working days before Fri 2 Jun: back 1 Jun, 31, 30 May (3), [29 May spring],
+    # 26-22 (8), 19-15 (13), 12-8 (18), 5, 4 May (20) - the day the child became looked after
+    assert view.deadline("plan_first_review").due_on == d("2028-05-04")
+    engine.fire("SUN-1", "review_planned", at=at("2028-05-04", 15), role="iro")
+    assert engine.case("SUN-1").deadline("plan_first_review", status=None).status == "met"
 
     engine.fire("SUN-1", "review_held", at=at("2028-06-01"), role="iro", data={"next_review_on": "2028-08-31"})
     view = engine.case("SUN-1")
@@ -142,13 +153,19 @@ def test_sunderland_counts_91_and_183_days(store, clock):
     assert dues["iro_contact"] == d("2028-08-23")
     assert "Sunderland" in view.deadline("iro_contact").source
 
-    # reviews are planned 20 working days before they go out of timescale: back from 31 Aug,
-    # 30, 29 (2), 25-21 (7), 18-14 (12), 11-7 (17), 4, 3, 2 Aug (20)
-    engine.tick(at("2028-08-01", 23))
-    assert outbox(store, "deadline_reminder", "second_review") == []
-    engine.tick(at("2028-08-02", 9))
-    [reminder] = outbox(store, "deadline_reminder", "second_review")
-    assert (reminder["due_on"], reminder["reminder"]) == ("2028-08-31", "20wd")
+    # reviews are planned 20 working days before they go out of timescale (a task, met or missed):
+    # back from Thu 31 Aug, 30, 29 (2), [28 summer bank holiday], 25-21 (7), 18-14 (12),
+    # 11-7 (17), 4, 3, 2 Aug (20)
+    plan = view.deadline("plan_second_review")
+    assert (plan.due_on, plan.anchor, plan.anchor_on) == (d("2028-08-02"), "deadline.second_review", d("2028-08-31"))
+    assert "20 working days prior" in plan.source
+    # nobody planned it by the end of Wed 2 Aug: the IRO and their manager are told
+    engine.tick(at("2028-08-02", 23))
+    assert outbox(store, "deadline_expired", "plan_second_review") == []
+    engine.tick(at("2028-08-03", 8))
+    assert {p["role"] for p in outbox(store, "deadline_expired", "plan_second_review")} == {"iro", "iro_manager"}
+    engine.fire("SUN-1", "review_planned", at=at("2028-08-03", 9), role="iro")
+    assert engine.case("SUN-1").deadline("plan_second_review", status=None).status == "missed"
 
     engine.fire("SUN-1", "review_held", at=at("2028-08-31"), role="iro",
                 data={"next_review_on": "2029-02-22", "permanence_plan_ratified": True})
@@ -157,8 +174,60 @@ def test_sunderland_counts_91_and_183_days(store, clock):
     # Thu 31 Aug 2028 + 183 days: 30 Sep (30), 31 Oct (61), 30 Nov (91), 31 Dec (122), 31 Jan (153),
     # 28 Feb (181), 1 Mar (182), 2 Mar 2029 (183) - 6 months would be 28 Feb
     assert view.deadline("subsequent_review").due_on == d("2029-03-02")
+    # planned 20 working days before Fri 2 Mar 2029: 1 Mar (1), 28-26 Feb (4), 23-19 (9),
+    # 16-12 (14), 9-5 (19), Fri 2 Feb (20)
+    assert view.deadline("plan_subsequent_review").due_on == d("2029-02-02")
+    engine.fire("SUN-1", "review_planned", at=at("2029-02-01"), role="business_support")
+    assert engine.case("SUN-1").deadline("plan_subsequent_review", status=None).status == "met"
     # the mid-point, 91 days: 30 Nov 2028
     assert view.deadline("midway_review").due_on == d("2028-11-30")
+
+
+def test_sunderland_91_and_183_days_fall_before_the_calendar_months_as_often_as_after():
+    """The profile's comment, counted: every start day of 2026 (no 29 February in any interval)."""
+    from engine.time.calendar import WorkingCalendar
+
+    calendar = WorkingCalendar()
+
+    def compare(days: int, months: int) -> dict[int, list]:
+        by_difference: dict[int, list] = {}
+        day = d("2026-01-01")
+        while day.year == 2026:
+            fixed, calendar_months = calendar.add(day, days, "days"), calendar.add(day, months, "months")
+            by_difference.setdefault((fixed - calendar_months).days, []).append(day)
+            day += dt.timedelta(days=1)
+        return by_difference
+
+    def spans(days: list) -> list[tuple]:
+        out = []
+        for day in days:
+            if out and (day - out[-1][1]).days == 1:
+                out[-1][1] = day
+            else:
+                out.append([day, day])
+        return [(a.strftime("%d %b"), b.strftime("%d %b")) for a, b in out]
+
+    quarter = compare(91, 3)
+    assert {k: len(v) for k, v in quarter.items()} == {-1: 211, 0: 63, 1: 62, 2: 29}
+    assert spans(quarter[-1]) == [("01 Mar", "30 Mar"), ("01 May", "30 Aug"), ("01 Oct", "28 Nov")]
+    assert spans(quarter[0]) == [("31 Mar", "30 Apr"), ("31 Aug", "30 Sep"), ("29 Nov", "29 Nov")]
+    assert spans(quarter[1]) == [("01 Jan", "30 Jan"), ("30 Nov", "31 Dec")]
+    assert spans(quarter[2]) == [("31 Jan", "28 Feb")]
+    half = compare(183, 6)
+    assert {k: len(v) for k, v in half.items()} == {-1: 119, 0: 63, 1: 61, 2: 122}
+    assert spans(half[-1]) == [("01 Mar", "30 Mar"), ("01 May", "30 May"), ("01 Jul", "28 Aug")]
+    assert spans(half[0]) == [("31 Mar", "30 Apr"), ("31 May", "30 Jun"), ("29 Aug", "29 Aug")]
+    assert spans(half[1]) == [("30 Aug", "30 Aug"), ("01 Oct", "30 Oct"), ("01 Dec", "30 Dec")]
+    assert spans(half[2]) == [("01 Jan", "28 Feb"), ("31 Aug", "30 Sep"), ("31 Oct", "30 Nov"), ("31 Dec", "31 Dec")]
+    # over a 29 February the fixed days end a day earlier against the months: 91 days from
+    # Tue 30 Nov 2027 is Tue 29 Feb 2028 (1 Dec (1), 31 Dec (31), 31 Jan (62), 29 Feb (91)),
+    # as is 3 months
+    assert calendar.add(d("2027-11-30"), 91, "days") == calendar.add(d("2027-11-30"), 3, "months") == d("2028-02-29")
+    # and the profile says so
+    text = (profiles_dir() / "sunderland.yaml").read_text()
+    for claim in ("1 day earlier for 211 start days", "2 days later for 29 (31 Jan-28 Feb)",
+                  "1 day earlier for 119 start days", "2 days later for 122"):
+        assert claim in " ".join(text.replace("#", " ").split()), claim
 
 
 def test_sunderland_dispute_has_five_stages_and_20_working_days(store, clock):
@@ -272,6 +341,8 @@ def test_dudley_first_review_chart_with_a_backdated_notification(store, clock):
     assert open_dues(view) == {
         # 20 (1), 23, 24, 25, 26, 27 (6), 30, 31, 1, 2 Apr (10), [3, 6 Easter], 7-10 (14), 13-17 (19), 20 (20)
         "first_review": d("2026-04-20"),
+        # the Personal Education Plan: 20 working days, as the first review
+        "personal_education_plan": d("2026-04-20"),
         # notification within 2 working days of becoming looked after: 20, 23 Mar
         "notify_cla": d("2026-03-23"),
     }
@@ -286,6 +357,7 @@ def test_dudley_first_review_chart_with_a_backdated_notification(store, clock):
     view = engine.case("DUD-1")
     assert open_dues(view) == {
         "first_review": d("2026-04-20"),
+        "personal_education_plan": d("2026-04-20"),
         # back from Fri 17 Apr: 16, 15, 14, 13 (4), 10, 9, 8, 7 (8), [6, 3 Easter], 2, 1 Apr (10),
         # 31, 30, 27, 26, 25 Mar (15)
         "consultation": d("2026-03-25"),
@@ -325,6 +397,30 @@ def test_dudley_first_review_chart_with_a_backdated_notification(store, clock):
     assert "iro_contact_first_review" not in dues
     assert dues["consultation"] == d("2026-06-25")
     assert dues["file_report"] == d("2026-07-09")
+
+
+def test_dudley_personal_education_plan_within_20_working_days_across_christmas(store, clock, engine):
+    """Dudley practice standards, Planning: a PEP "completed within 20 working days of a child
+    becoming looked after". Not a national timescale here: the base procedure has no PEP."""
+    dudley = authority_engine(store, clock, "dudley")
+    # looked after Fri 11 Dec 2026: 14-18 (5), 21-24 (9), [25 Christmas, 28 Boxing Day substitute],
+    # 29, 30, 31 (12), [1 Jan], 4-8 (17), 11, 12, 13 Jan 2027 (20)
+    view = dudley.open_case("cla_review", "DUD-PEP", at=at("2026-12-11"), data={"became_looked_after": "2026-12-11"})
+    pep = view.deadline("personal_education_plan")
+    assert pep.due_on == d("2027-01-13") and pep.role == "social_worker"
+    assert "Dudley IRO practice standards 2020" in pep.source and "Personal Education Plan" in pep.source
+    # not completed by the end of Wed 13 Jan: the social worker, team manager and IRO are told
+    dudley.tick(at("2027-01-13", 23))
+    assert outbox(store, "deadline_expired", "personal_education_plan") == []
+    dudley.tick(at("2027-01-14", 8))
+    assert {p["role"] for p in outbox(store, "deadline_expired", "personal_education_plan")} == {
+        "social_worker", "team_manager", "iro"}
+    dudley.fire("DUD-PEP", "pep_completed", at=at("2027-01-14", 9), role="social_worker")
+    assert dudley.case("DUD-PEP").deadline("personal_education_plan", status=None).status == "missed"
+
+    # the base procedure has no PEP deadline
+    base = engine.open_case("cla_review", "BASE-PEP", at=at("2026-12-11"), data={"became_looked_after": "2026-12-11"})
+    assert "personal_education_plan" not in open_dues(base)
 
 
 def test_dudley_icpc_timeline_adds_the_report_to_the_chair(store, clock):

@@ -13,12 +13,22 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import ConditionNotMet, InvalidCaseData, InvalidTrigger
+from engine.language.profiles import load_profile
+from engine.language.registry import Registry
+from engine.runtime.engine import Engine
 from persistence.models import TransitionRow
 
 from .conftest import at, d
 
 PLAN = {"outcome": "plan", "category": "neglect", "quorate": True}
 CONTINUE = {"outcome": "continue", "quorate": True}
+
+
+@pytest.fixture
+def gateshead(store, clock) -> Engine:
+    """An engine under Gateshead's profile: the 15-month designated conference is its own."""
+    return Engine(store, Registry.load(authority="gateshead"), load_profile("gateshead").calendar, clock,
+                  authority="gateshead")
 
 
 def open_cp(engine, ref="CP-1", discussed="2026-12-18"):
@@ -85,7 +95,6 @@ def test_icpc_across_christmas_with_the_convening_timeline(engine):
         "first_rcpc": d("2027-04-12"),
         # 13-15 (3), 18-22 (8), 25-29 (13), 1-5 Feb (18), 8, 9 (20)
         "minutes_shared": d("2027-02-09"),
-        "designated_conference": d("2028-04-12"),
         "plan_24_months": d("2029-01-12"),
     }
 
@@ -143,7 +152,6 @@ def test_rcpc_preparation_timeline_across_easter_and_an_inquorate_conference(eng
         "inquorate_report": d("2027-04-14"),
         # 9 (1), 12-16 (6), 19-23 (11), 26-30 (16), [3 May], 4, 5, 6, 7 (20)
         "minutes_shared": d("2027-05-07"),
-        "designated_conference": d("2028-04-08"),
         "plan_24_months": d("2029-01-08"),
     }
     engine.fire("CP-1", "inquorate_report_submitted", at=at("2027-04-15"), role="conference_chair")
@@ -218,11 +226,23 @@ def test_outcomes_and_categories_are_checked_and_a_transfer_closes_everything(en
     view = engine.case("CP-1")
     assert view.state == "transferred_out" and view.closed_at == at("2026-07-01")
     assert view.open_deadlines == []
-    for name in ("core_group", "chair_follow_up", "first_rcpc", "designated_conference", "plan_24_months", "minutes_shared"):
+    for name in ("core_group", "chair_follow_up", "first_rcpc", "plan_24_months", "minutes_shared"):
         assert view.deadline(name, status=None).status == "cancelled", name
 
 
-def test_a_plan_running_to_15_and_24_months(engine, store):
+def test_the_base_procedure_has_no_15_month_conference(engine):
+    """The designated conference at 15 months is Gateshead's practice (para 17 of its report),
+    not a national rule: only the national 2-year flag comes with the base procedure."""
+    open_cp(engine, discussed="2026-06-01")
+    engine.fire("CP-1", "icpc_held", at=at("2026-06-17"), data=PLAN)
+    dues = open_dues(engine.case("CP-1"))
+    assert "designated_conference" not in dues
+    assert dues["plan_24_months"] == d("2028-06-17")
+    assert "designated_conference" not in engine.registry.get("child_protection").spec.deadlines
+
+
+def test_a_gateshead_plan_running_to_15_and_24_months(gateshead, store):
+    engine = gateshead
     open_cp(engine, discussed="2026-06-01")
     # Mon 1 Jun: 2-5 (4), 8-12 (9), 15-19 (14), 22 (15)
     assert engine.case("CP-1").deadline("icpc").due_on == d("2026-06-22")
@@ -290,7 +310,8 @@ def test_a_plan_running_to_15_and_24_months(engine, store):
     assert engine.case("CP-1").state == "closed"
 
 
-def test_a_plan_not_reviewed_in_time_needs_a_reason_and_the_15_month_conference_expires(engine, store):
+def test_a_gateshead_plan_not_reviewed_in_time_needs_a_reason_and_the_15_month_conference_expires(gateshead, store):
+    engine = gateshead
     open_cp(engine, discussed="2026-06-01")
     engine.fire("CP-1", "icpc_held", at=at("2026-06-17"), data=PLAN)
     # first review conference due Thu 17 Sep 2026; held Fri 18 Sep

@@ -433,3 +433,70 @@ def test_invalid_triggers_and_missing_data_are_refused_and_store_nothing(engine)
     with pytest.raises(InvalidTrigger):
         engine.fire("CLA-1", "decisions_recorded", at=at("2026-12-15"), role="iro")
     assert len(engine.history("CLA-1")) == 1
+
+
+# ---- a deadline counted from another deadline's due date ----------------------------------------
+
+PLANNING_OVERLAY = """\
+extends: cla_review
+name: planned_reviews
+transitions:
+  - {{trigger: review_planned, source: "*", roles: [iro]}}
+deadlines:
+  plan_review:
+    title: Review planned 20 working days before it is due
+    opened_by: {opened_by}
+    when: {when}
+    closed_by: [review_planned, review_held]
+    due: {{amount: -20, unit: working_days, anchor: {anchor}}}
+    source: Sunderland IRO annual report 2016/17, para 5.2.1
+"""
+
+
+def planning_problems(tmp_path, anchor="deadline.second_review", opened_by="[review_held]",
+                      when="[{field: reviews_held, equals: 1}]") -> list[str]:
+    from engine.errors import DefinitionError
+    from engine.language.bundled import bundled_dir
+    from engine.language.registry import Registry
+
+    (tmp_path / "planned_reviews.yaml").write_text(
+        PLANNING_OVERLAY.format(anchor=anchor, opened_by=opened_by, when=when))
+    try:
+        Registry.load([bundled_dir("workflows"), tmp_path])
+    except DefinitionError as err:
+        return [f"{p.field}: {p.message}" for p in err.problems]
+    return []
+
+
+def test_a_deadline_anchor_must_open_with_the_deadline_it_counts_from(tmp_path):
+    assert planning_problems(tmp_path) == []
+    [unknown] = planning_problems(tmp_path, anchor="deadline.second_reveiw")
+    assert unknown == "deadlines.plan_review.due.anchor: anchor deadline 'second_reveiw' is not a deadline of this workflow"
+    [other_triggers] = planning_problems(tmp_path, opened_by="[review_scheduled]")
+    assert "must be opened by the same triggers as this one" in other_triggers
+    [fewer_conditions] = planning_problems(tmp_path, when="[]")
+    assert "every 'when' condition of 'second_review' must also be a condition of this deadline" in fewer_conditions
+    # the first review's date is counted in working days: a new bank holiday would move it
+    [moving] = planning_problems(tmp_path, anchor="deadline.first_review", opened_by="[open]", when="[]")
+    assert "must be counted in days, weeks or months from the event" in moving
+    [itself] = planning_problems(tmp_path, anchor="deadline.plan_review")
+    assert "cannot be anchored on itself" in itself
+
+
+def test_a_deadline_counted_back_from_the_second_review(engine, tmp_path):
+    from engine.language.bundled import bundled_dir
+    from engine.language.registry import Registry
+    from engine.runtime.engine import Engine
+
+    planning_problems(tmp_path)
+    planned = Engine(engine.store, Registry.load([bundled_dir("workflows"), tmp_path]), engine.calendar, engine.clock)
+    planned.open_case("planned_reviews", "PR-1", at=at("2026-03-02"), data={"became_looked_after": "2026-03-02"})
+    planned.fire("PR-1", "review_held", at=at("2026-03-27"), role="iro", data={"next_review_on": "2026-06-26"})
+    view = planned.case("PR-1")
+    # second review: Fri 27 Mar + 3 months = Sat 27 Jun 2026; 20 working days before it:
+    # 26-22 Jun (5), 19-15 (10), 12-8 (15), 5-1 Jun (20) -> Mon 1 Jun
+    assert view.deadline("second_review").due_on == d("2026-06-27")
+    plan = view.deadline("plan_review")
+    assert (plan.due_on, plan.anchor, plan.anchor_on) == (d("2026-06-01"), "deadline.second_review", d("2026-06-27"))
+    [explained] = [e for e in planned.explain("PR-1") if e.deadline == "plan_review"]
+    assert not explained.stale

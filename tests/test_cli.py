@@ -28,6 +28,8 @@ LONDON = ZoneInfo("Europe/London")
 # distinctive, so that finding it anywhere in the logs is unambiguous
 CONCERN = "Sibling-contact-stopped-without-review-7Q"
 REASON = "Team-manager-unavailable-9Z"
+# the test DRP whose informal stage escalates itself (the base DRP's only notifies the IRO)
+ESCALATING_ENV = {"CASECLOCK_WORKFLOWS": str(REPO / "tests" / "workflows")}
 
 
 def _env() -> dict[str, str]:
@@ -73,10 +75,11 @@ def story(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
                                "--set", "thme=safety", db=db)
     r["backdated"] = caseclock("fire", "DRP-1", "escalate", "--at", "2026-01-05T12:00", "--role", "iro", db=db)
     r["show"] = caseclock("show", "DRP-1", "--json", db=db)
-    # DRP-2: raised informally on Monday 15 December 2025; nobody responds, the timer escalates it
-    r["open2"] = caseclock("open", "drp", "DRP-2", "--at", "2025-12-15", "--set", "theme=safety",
-                           "--set", "concern=placement", db=db)
-    r["tick"] = caseclock("tick", "--at", "2025-12-24", db=db)
+    # DRP-2: raised informally on Monday 15 December 2025 under the test DRP whose informal stage
+    # escalates itself; nobody responds, the timer escalates it
+    r["open2"] = caseclock("open", "drp_escalating", "DRP-2", "--at", "2025-12-15", "--set", "theme=safety",
+                           "--set", "concern=placement", db=db, env=ESCALATING_ENV)
+    r["tick"] = caseclock("tick", "--at", "2025-12-24", db=db, env=ESCALATING_ENV)
     r["show2"] = caseclock("show", "DRP-2", "--json", db=db)
     r["overdue"] = caseclock("overdue", "--at", "2026-01-14", "--json", db=db)
     r["upcoming"] = caseclock("upcoming", "--within", "10wd", "--at", "2026-01-12", "--json", db=db)
@@ -301,7 +304,7 @@ def test_event_before_the_previous_transition_is_refused(story):
 def test_tick_escalates_an_expired_informal_stage(story):
     # DRP-2 opened Mon 15 Dec 2025: 16, 17, 18, 19, 22 -> informal response due Mon 22 Dec,
     # passed at the start of Tue 23 Dec; tick as at Wed 24 Dec escalates it, effective 23 Dec 00:00
-    assert "DRP-2: opened drp at informal" in ok(story["open2"]).stdout
+    assert "DRP-2: opened drp_escalating at informal" in ok(story["open2"]).stdout
     out = ok(story["tick"]).stdout
     assert "expired 1, fired 1," in out and "failed 0" in out
 
@@ -323,7 +326,7 @@ def test_overdue_json(story):
     items = json.loads(ok(story["overdue"]).stdout)
     for i in items:
         assert {"case_ref", "workflow", "state", "deadline", "due_on", "working_days_overdue"} <= set(i)
-        assert (i["workflow"], i["state"]) == ("drp", "stage_1")
+        assert (i["workflow"], i["state"]) == ({"DRP-1": "drp", "DRP-2": "drp_escalating"}[i["case_ref"]], "stage_1")
     # as at the start of Wed 14 Jan 2026, most overdue first:
     #   DRP-2 stage 1 due Fri 2 Jan (no tick since): Jan 5-9, 12-14 -> 8 working days over
     #   DRP-1 stage 1 due Tue 13 Jan, passed at midnight: Jan 14 -> 1
@@ -378,7 +381,8 @@ def test_demo_prints_the_overdue_table(tmp_path):
 
 def test_tick_applies_the_mark_missed_catch_up_policy(tmp_path):
     db = tmp_path / "policy.db"
-    ok(caseclock("open", "drp", "OLD-1", "--at", "2025-01-06", "--set", "theme=safety", "--set", "concern=c", db=db))
+    ok(caseclock("open", "drp_escalating", "OLD-1", "--at", "2025-01-06", "--set", "theme=safety", "--set", "concern=c",
+                 db=db, env=ESCALATING_ENV))
     # informal response due Mon 13 Jan 2025 (7, 8, 9, 10, 13): far more than 30 days ago
     ok(caseclock("tick", db=db, env={"CASECLOCK_EXPIRY_POLICY": "mark_missed"}))
     shown = json.loads(ok(caseclock("show", "OLD-1", "--json", db=db)).stdout)

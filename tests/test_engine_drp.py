@@ -31,13 +31,19 @@ from engine.language.registry import Registry
 from persistence.models import OutboxRow, TransitionRow
 from persistence.store import Store
 
-from .conftest import at, d
+from .conftest import ESCALATING, at, d
 
 RAISED = {"theme": "drift_and_delay", "concern": "Permanence plan not progressed"}
 
 
-def open_drp(engine, ref="DRP-1", when="2026-03-02", **kw):
-    return engine.open_case("drp", ref, at=at(when), data=RAISED, actor="iro.1", **kw)
+def open_drp(engine, ref="DRP-1", when="2026-03-02", workflow="drp", **kw):
+    return engine.open_case(workflow, ref, at=at(when), data=RAISED, actor="iro.1", **kw)
+
+
+@pytest.fixture
+def escalating(store, escalating_registry, clock) -> Engine:
+    """An engine that also knows tests/workflows/drp_escalating.yaml (the informal stage escalates itself)."""
+    return Engine(store, escalating_registry, WorkingCalendar(), clock)
 
 
 def test_opening_starts_the_informal_response_clock(engine):
@@ -288,8 +294,29 @@ def test_concurrent_writers_in_threads_never_fork_history(database_url, registry
         e.store.close()
 
 
-def test_tick_escalates_a_missed_response_exactly_once(engine, store):
-    open_drp(engine, when="2026-03-02")  # informal due Mon 9 March, i.e. at 00:00 on the 10th
+def test_an_unanswered_informal_stage_prompts_the_iro_and_their_manager_and_stays_informal(engine, store):
+    """IRO Handbook: the IRO "should consider taking formal action" - a judgement, not a timer."""
+    open_drp(engine, when="2026-03-02")  # Mon 2 Mar: 3, 4, 5, 6, 9 -> informal due Mon 9 March
+    report = engine.tick(at("2026-03-10", 8))
+    assert (report.expired, report.fired) == (1, 0)
+    view = engine.case("DRP-1")
+    assert view.state == "informal"
+    expired = view.deadline("informal_response", status=None)
+    assert expired.expired_at is not None and expired.status == "open"  # overdue until the IRO acts
+    assert {o.payload["role"] for o in store.outbox() if o.kind == "deadline_expired"} == {"iro", "iro_manager"}
+    assert [h.trigger for h in engine.history("DRP-1")] == ["open"]
+    assert engine.registry.get("drp").spec.deadlines["informal_response"].on_expiry.trigger is None
+    # the IRO decides to go formal on Wed 11 Mar: the informal response is closed as missed
+    engine.fire("DRP-1", "escalate", at=at("2026-03-11"), role="iro", actor="iro.1")
+    view = engine.case("DRP-1")
+    assert view.deadline("informal_response", status=None).status == "missed"
+    # Wed 11 Mar: 12, 13, 16, 17, 18
+    assert view.deadline("stage_1_response").due_on == d("2026-03-18")
+
+
+def test_tick_escalates_a_missed_response_exactly_once(escalating, store):
+    engine = escalating
+    open_drp(engine, when="2026-03-02", workflow=ESCALATING)  # informal due Mon 9 March, i.e. at 00:00 on the 10th
     assert engine.tick(at("2026-03-09", 23, 59)).expired == 0
     report = engine.tick(at("2026-03-10", 8))
     assert (report.expired, report.fired) == (1, 1)
@@ -310,8 +337,9 @@ def test_tick_escalates_a_missed_response_exactly_once(engine, store):
     assert reminder.payload["role"] == "social_worker"
 
 
-def test_an_unattended_dispute_climbs_every_stage_in_one_late_tick(engine, store):
-    open_drp(engine, when="2026-03-02")
+def test_an_unattended_dispute_climbs_every_stage_in_one_late_tick(escalating, store):
+    engine = escalating
+    open_drp(engine, when="2026-03-02", workflow=ESCALATING)
     report = engine.tick(at("2026-04-30", 9))
     # informal due 9 Mar -> stage 1 from 10 Mar, due 17 Mar -> stage 2 from 18 Mar, due 25 Mar
     # -> stage 3 from 26 Mar: 27, 30, 31 Mar, 1, 2 Apr -> due 2 Apr (notify only)

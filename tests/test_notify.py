@@ -28,9 +28,15 @@ from engine.timers.notify import LogNotifier, SmtpNotifier, WebhookNotifier, bac
 from engine.timers.worker import NotifySettings, Worker
 from persistence.models import OutboxRow
 
-from .conftest import at
+from .conftest import ESCALATING, at
 
 RAISED = {"theme": "drift_and_delay", "concern": "Jane-Doe-at-1-High-St"}
+
+
+@pytest.fixture
+def registry(escalating_registry):
+    """The timers here need an expiry that moves a case: the test DRP whose informal stage escalates."""
+    return escalating_registry
 SECRET = "s3cret"
 
 
@@ -84,10 +90,10 @@ def endpoint():
 
 
 def due_case(store, registry, ref="N-1") -> tuple[Engine, SimulatedClock]:
-    """A DRP case whose informal response (due 9 March 2026) has passed: 2 notifications."""
+    """A test-DRP case (tests/workflows/drp_escalating.yaml) whose informal response (due 9 March 2026) has passed: 2 notifications."""
     clock = SimulatedClock(at("2026-03-02", 11))
     engine = Engine(store, registry, WorkingCalendar(), clock)
-    engine.open_case("drp", ref, at=at("2026-03-02"), data=RAISED)
+    engine.open_case(ESCALATING, ref, at=at("2026-03-02"), data=RAISED)
     clock.set(at("2026-03-10", 9))
     return engine, clock
 
@@ -165,7 +171,7 @@ def test_a_failing_webhook_is_retried_with_backoff_then_dead_lettered_and_can_be
 def test_a_webhook_that_times_out_is_a_failure_and_blocks_no_timer(store, registry, endpoint):
     endpoint.delay = 1.0
     engine, clock = due_case(store, registry)
-    engine.open_case("drp", "N-2", at=at("2026-03-03"), data=RAISED)  # due 10 March, reminder on the 6th
+    engine.open_case(ESCALATING, "N-2", at=at("2026-03-03"), data=RAISED)  # due 10 March, reminder on the 6th
     worker = webhook_worker(engine, endpoint.url, max_attempts=2, timeout=0.2)
     sweeps, deliveries = worker.run_once(wait_for_others=False)
     assert (sweeps.fired, sweeps.reminders, deliveries.retried) == (1, 1, 3)

@@ -175,9 +175,9 @@ def test_a_problem_prints_as_file_line_field_message():
 
 def test_overlay_removing_a_state_reports_what_is_left_broken():
     """Removing stage_3 leaves stage_2_response expiring by `escalate`, which no longer leaves
-    stage_2: a real problem of this overlay, located where the expiry was written (drp.yaml:158)."""
+    stage_2: a real problem of this overlay, located where the expiry was written (drp.yaml:168)."""
     problems = load_problems("overlay_remove_stage.yaml", "bundled")
-    assert (str(DRP), 158, "deadlines.stage_2_response.on_expiry.trigger") in {(p.file, p.line, p.field) for p in problems}
+    assert (str(DRP), 168, "deadlines.stage_2_response.on_expiry.trigger") in {(p.file, p.line, p.field) for p in problems}
 
 
 def test_an_overlay_with_problems_in_every_phase_reports_them_all_at_once():

@@ -23,9 +23,16 @@ from engine.timers.worker import Worker, WorkerSettings, parse_span
 from persistence.models import DeadlineRow, OutboxRow, ReminderRow, TransitionRow
 from persistence.store import ClaimLost, Change, Expiry, Store
 
-from .conftest import at, d
+from .conftest import ESCALATING, at, d
 
 RAISED = {"theme": "drift_and_delay", "concern": "Permanence plan not progressed"}
+
+
+@pytest.fixture
+def registry(escalating_registry):
+    """The timers here need expiries that move cases: the test DRP whose informal stage escalates
+    (tests/workflows/drp_escalating.yaml); the formal stages are the base DRP's."""
+    return escalating_registry
 
 
 def make_engine(store, registry, when: dt.datetime) -> tuple[Engine, SimulatedClock]:
@@ -34,7 +41,7 @@ def make_engine(store, registry, when: dt.datetime) -> tuple[Engine, SimulatedCl
 
 
 def open_drp(engine, ref: str, day: str, hour: int = 10):
-    return engine.open_case("drp", ref, at=at(day, hour), data=RAISED, actor="iro.1")
+    return engine.open_case(ESCALATING, ref, at=at(day, hour), data=RAISED, actor="iro.1")
 
 
 def expiry_transitions(store) -> list[tuple[str, TransitionRow]]:
@@ -321,7 +328,7 @@ def test_stopping_mid_sweep_finishes_the_row_in_hand_and_gives_the_rest_back(sto
 def test_the_worker_thread_wakes_at_the_next_due_time(store, registry):
     clock = SystemClock()
     engine = Engine(store, registry, WorkingCalendar(), clock)
-    engine.open_case("drp", "SOON", at=clock.now() - dt.timedelta(minutes=1), data=RAISED)
+    engine.open_case(ESCALATING, "SOON", at=clock.now() - dt.timedelta(minutes=1), data=RAISED)
     due = clock.now() + dt.timedelta(seconds=1.5)
     with store.db.writer.begin() as conn:  # a deadline due in 1.5 s; the periodic sweep is 30 s away
         conn.execute(update(DeadlineRow).where(DeadlineRow.name == "informal_response").values(due_at=due))

@@ -35,9 +35,12 @@ def run(database: Path, console: Console) -> Engine:
     engine = Engine(Store.open(f"sqlite:///{database}"), Registry.load(), WorkingCalendar(), clock)
     console.print(f"caseclock demo: disputes, a child looked after and a child protection enquiry on {database}, as at {AS_AT:%A %d %B %Y %H:%M} (Europe/London)\n")
 
-    # 1. raised informally a week before Christmas; nobody responds, so every stage escalates itself
+    # 1. raised informally a week before Christmas; the informal response was due Mon 22 Dec and
+    #    nobody answered, so the IRO took formal action the next day; after that nobody responds,
+    #    so every formal stage escalates itself
     engine.open_case("drp", "DRP-0001", at=_day("2025-12-15"), actor="iro.a",
                      data={"theme": "drift_and_delay", "concern": "Permanence plan not progressed"})
+    engine.fire("DRP-0001", "escalate", at=_day("2025-12-23"), actor="iro.a", role="iro")
     # 2. opened straight at stage 2 (the IRO may bypass stages) and resolved in three days
     engine.open_case("drp", "DRP-0002", at=_day("2026-01-12"), state="stage_2", actor="iro.b",
                      data={"theme": "care_planning", "concern": "Contact arrangements not reviewed"})

@@ -695,8 +695,11 @@ def _semantic_problems(wf: Workflow, gaps: _Gaps | None = None) -> list[tuple[tu
             fs = check_field(anchor[5:], path + ("due", "anchor"))
             if fs is not None and fs.type != "date":
                 out.append((path + ("due", "anchor"), f"anchor field '{anchor[5:]}' must be of type date, not {fs.type}"))
+        elif anchor.startswith("deadline."):
+            out.extend(_deadline_anchor_problems(spec, name, d, path + ("due", "anchor")))
         elif anchor not in ("entry", "event"):
-            out.append((path + ("due", "anchor"), f"unknown anchor '{anchor}' (use entry, event or data.<field>)"))
+            out.append((path + ("due", "anchor"),
+                        f"unknown anchor '{anchor}' (use entry, event, data.<field> or deadline.<name>)"))
         if anchor in ("entry", "event") and d.due.amount < 0:
             out.append((path + ("due", "amount"),
                         f"a negative amount counts back from the {anchor}, so the deadline would expire as soon as "
@@ -808,3 +811,33 @@ def json_schema() -> dict[str, Any]:
         "additionalProperties": False,
     }
     return schema
+
+
+_CALENDAR_UNITS = ("days", "weeks", "months")
+
+
+def _deadline_anchor_problems(spec: "WorkflowSpec", name: str, d: "DeadlineSpec", path: tuple) -> list:
+    """`anchor: deadline.<other>` counts from the due date of another deadline opened by the same
+    event (e.g. "plan the review 20 working days before it goes out of timescale"). The other
+    deadline must be open whenever this one opens, so it is opened by exactly the same triggers
+    under no more conditions, and its date must be one no calendar change can move (counted in
+    calendar units from the event), so the stored anchor stays true on a recompute."""
+    other_name = d.anchor[len("deadline."):]
+    other = spec.deadlines.get(other_name)
+    if other is None:
+        return [(path, f"anchor deadline '{other_name}' is not a deadline of this workflow")]
+    if other_name == name:
+        return [(path, "a deadline cannot be anchored on itself")]
+    problems = []
+    if d.state is not None or other.state is not None:
+        problems.append((path, "a deadline anchor joins two deadlines opened by triggers ('opened_by'), not by states"))
+    elif sorted(set(d.opened_by)) != sorted(set(other.opened_by)):
+        problems.append((path, f"anchor deadline '{other_name}' must be opened by the same triggers as this one "
+                               f"({', '.join(sorted(set(other.opened_by)))} vs {', '.join(sorted(set(d.opened_by)))})"))
+    if any(c not in d.when for c in other.when):
+        problems.append((path, f"every 'when' condition of '{other_name}' must also be a condition of this deadline, "
+                               "so that it is open whenever this one opens"))
+    if other.anchor != "event" or other.due.unit not in _CALENDAR_UNITS:
+        problems.append((path, f"anchor deadline '{other_name}' must be counted in days, weeks or months from the "
+                               "event, so that no calendar change moves the date counted from"))
+    return problems

@@ -19,7 +19,10 @@ def _due(d: DeadlineSpec) -> str:
     unit = _UNITS[d.due.unit.value if hasattr(d.due.unit, "value") else d.due.unit]
     size = f"{abs(amount)} {unit}{'' if abs(amount) == 1 else 's'}"
     anchor = d.anchor
-    where = {"entry": "entering the state", "event": "the event"}.get(anchor, anchor.removeprefix("data."))
+    if anchor.startswith("deadline."):
+        where = f"the due date of `{anchor.removeprefix('deadline.')}`"
+    else:
+        where = {"entry": "entering the state", "event": "the event"}.get(anchor, anchor.removeprefix("data."))
     text = f"{size} {'before' if amount < 0 else 'after'} {where}"
     return text + (" (that day counts as day 1)" if d.due.anchor_is_day_one else "")
 

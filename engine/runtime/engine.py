@@ -183,18 +183,20 @@ class Engine:
         snap = self._snapshot(case_ref)
         wf = self._workflow(snap.version)
         now = self.clock.now()
+        calendar = self.calendars.of(snap.authority)
         return CaseView(
             case_ref=snap.case_ref, workflow=snap.workflow, version=snap.version, authority=snap.authority,
             state=snap.state, data=from_json(wf, snap.data), opened_at=snap.opened_at, closed_at=snap.closed_at,
             row_version=snap.row_version,
-            deadlines=[_deadline_view(d, self._overdue_by(d, now)) for d in self.store.deadlines(snap.id)],
+            deadlines=[_deadline_view(d, self._overdue_by(d, now, calendar)) for d in self.store.deadlines(snap.id)],
         )
 
-    def _overdue_by(self, d: DeadlineRow, now: dt.datetime) -> int | None:
+    @staticmethod
+    def _overdue_by(d: DeadlineRow, now: dt.datetime, calendar: WorkingCalendar) -> int | None:
         """Working days an open deadline is past its due day at `now` (None: not overdue)."""
         if d.status != OPEN or now < d.due_at:
             return None
-        return self.calendar.working_days_between(d.due_on, local_date(now))
+        return calendar.working_days_between(d.due_on, local_date(now))
 
     def history(self, case_ref: str) -> list[HistoryEntry]:
         snap = self._snapshot(case_ref)
@@ -518,7 +520,10 @@ class Engine:
         openings: list[NewDeadline] = []
         if final:
             return closings, openings
-        for name, spec in wf.spec.deadlines.items():
+        # deadlines anchored on another deadline are counted after the ones they count from
+        ordered = sorted(wf.spec.deadlines.items(), key=lambda item: item[1].anchor.startswith("deadline."))
+        opened: dict[str, NewDeadline] = {}
+        for name, spec in ordered:
             if spec.states:
                 opens = dest in spec.states and (source is None or (not internal and (source not in spec.states or reentered)))
             else:
@@ -527,16 +532,20 @@ class Engine:
                 continue
             if name in still_open:  # opened again: the new date supersedes the old one
                 closings.append(Closing(still_open.pop(name).id, CANCELLED, at))
-            openings.append(self._new_deadline(wf, case_ref, name, spec, at, data, calendar))
+            opened[name] = self._new_deadline(wf, case_ref, name, spec, at, data, opened, calendar)
+            openings.append(opened[name])
         return closings, openings
 
     def _new_deadline(self, wf: Workflow, case_ref: str, name: str, spec: DeadlineSpec, at: dt.datetime,
-                      data: dict[str, Any], calendar: WorkingCalendar) -> NewDeadline:
+                      data: dict[str, Any], opened: dict[str, NewDeadline], calendar: WorkingCalendar) -> NewDeadline:
         anchor = spec.anchor
         if anchor.startswith("data."):
             anchor_on = data.get(anchor[5:])
             if anchor_on is None:
                 raise InvalidCaseData(case_ref, anchor[5:], f"is needed to compute deadline '{name}'")
+        elif anchor.startswith("deadline."):
+            # validation guarantees the deadline counted from opens with this one
+            anchor_on = opened[anchor[len("deadline."):]].row.due_on
         else:
             anchor_on = local_date(at)
         due_on = calendar.add(anchor_on, spec.due.amount, spec.due.unit, anchor_is_day_one=spec.due.anchor_is_day_one)
