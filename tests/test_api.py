@@ -12,7 +12,8 @@ from engine.interfaces.api import create_app
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import SystemClock
 from engine.runtime.engine import Engine
-from engine.timers.worker import Worker, WorkerSettings
+from engine.settings import WorkerSettings
+from engine.timers.worker import Worker
 
 RAISED = {"theme": "drift_and_delay", "concern": "Permanence plan not progressed"}
 
