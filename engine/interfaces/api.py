@@ -11,16 +11,23 @@ Errors: CaseNotFound 404; CaseExists, ConflictError, IdempotencyMismatch 409; an
 command (CaseError) 422; DefinitionError (unknown workflow, bad definition) 400; an unreadable
 date or offset 422. Every error body is {"error": <class>, "detail": <message>}.
 `at` is an ISO datetime (with zone, or Europe/London without) or a date (its start, London).
+
+/docs (Swagger UI) and /redoc are served with their assets from the fastapi-offline package, so
+they work without a network. Every request is logged: method, path, status and duration only
+(never a query string or a body: either may carry case data).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict
 
 from engine.time.calendar import LONDON, parse_offset
@@ -75,6 +82,23 @@ def moment(text: str | None) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=LONDON)
 
 
+access_log = structlog.get_logger("caseclock.http")
+
+
+async def _access_log(request: Request, call_next):
+    """One line per request. The path is logged without its query string; a path can hold a
+    case reference, which is how logs name cases."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        access_log.info("request", method=request.method, path=request.url.path, status=status,
+                        duration_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
 def create_app(engine, worker=None) -> FastAPI:
     """The app for one Engine; `worker` (engine.worker.Worker), if given, runs in background
     threads for the app's lifetime and stops cleanly (leases given back) on shutdown."""
@@ -89,7 +113,8 @@ def create_app(engine, worker=None) -> FastAPI:
             if worker is not None:
                 worker.stop()
 
-    app = FastAPI(title="caseclock", lifespan=lifespan)
+    app = FastAPIOffline(title="caseclock", lifespan=lifespan)
+    app.middleware("http")(_access_log)
     app.state.engine = engine
     app.state.worker = worker
 

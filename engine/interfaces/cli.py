@@ -1,4 +1,9 @@
-"""The `caseclock` command line."""
+"""The `caseclock` command line.
+
+Start-up is kept short: only typer and the calendar's small module load for every command; the
+settings, structlog, rich, SQLAlchemy, the engine (and Alembic only when the schema needs an
+upgrade, FastAPI and uvicorn only for `serve`) load in the commands that use them.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +11,46 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from engine import logs
 from engine.time.calendar import LONDON, Nation, WorkingCalendar, local_date, parse_offset
 from engine.time.clock import SimulatedClock, SystemClock
-from engine.errors import CaseclockError, DefinitionError
-from engine.settings import Settings
+from engine.errors import CaseclockError, DatabaseMissing, DefinitionError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Statutory clocks for children's social care.")
+if TYPE_CHECKING:
+    from engine.settings import Settings
+
+# plain help (rich_markup_mode=None): rich's panels cost start-up and printed type placeholders
+# such as <bool> for flags
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None, help="Statutory clocks for children's social care.")
 calendar_app = typer.Typer(no_args_is_help=True, help="Working-day arithmetic.")
 app.add_typer(calendar_app, name="calendar")
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+
+
+class _Out:
+    """rich's Console, made on first use: commands that print a plain line start without rich."""
+
+    _console = None
+
+    def __getattr__(self, name: str):
+        if _Out._console is None:
+            from rich.console import Console
+
+            _Out._console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+        return getattr(_Out._console, name)
+
+
+out = _Out()
 
 
 class _State:
     database: str | None = None
     authority: str | None = None
     log_json: bool | None = None
+    overrides: dict[str, Any] = {}  # flags of the command itself (worker)
+    settings: "Settings | None" = None
 
 
 state = _State()
@@ -42,7 +65,8 @@ def _main(
     state.database = database
     state.authority = authority
     state.log_json = True if log_json else None
-    logs.configure(json_output=state.log_json)
+    state.overrides = {}
+    state.settings = None
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -70,9 +94,33 @@ def parse_sets(values: list[str] | None) -> dict[str, str]:
     return data
 
 
-def settings() -> Settings:
-    s = Settings.from_env()
-    return Settings(state.database or s.database_url, state.authority or s.authority, s.nation, s.workflow_paths)
+def settings() -> "Settings":
+    """This command's settings: config/caseclock.yaml, CASECLOCK_* variables, then flags - read
+    and validated once (an invalid one is a SettingsError, printed as one line by `main`)."""
+    if state.settings is None:
+        from engine.settings import load
+
+        state.settings = load({"database_url": state.database, "authority": state.authority, **state.overrides})
+    return state.settings
+
+
+def start_logging() -> None:
+    """structlog (with rich behind it) loads only in commands that run the engine or the store."""
+    from engine import logs
+
+    logs.configure(json_output=state.log_json)
+
+
+def open_store(*, create: bool = False):
+    """The store at the configured URL. A SQLite file that does not exist is created only when
+    `create`: a mistyped path is an error here, not a new empty database."""
+    from persistence.store import Store
+
+    start_logging()
+    try:
+        return Store.open(settings().database_url, create=create)
+    except DatabaseMissing as exc:
+        raise DatabaseMissing(f"{exc} (run `caseclock migrate` to create it)") from None
 
 
 def load_registry(authority: str | None = None):
@@ -80,12 +128,10 @@ def load_registry(authority: str | None = None):
     from engine.language.registry import Registry
 
     s = settings()
-    return Registry.load([bundled_dir("workflows"), *s.workflow_paths], authority=authority or s.authority)
+    return Registry.load([bundled_dir("workflows"), *s.workflows], authority=authority or s.authority)
 
 
-def build_engine(clock=None):
-    from persistence.store import Store
-
+def build_engine(clock=None, *, create: bool = False):
     from engine.runtime.engine import Engine
 
     s = settings()
@@ -94,7 +140,18 @@ def build_engine(clock=None):
         calendar = registry.profile.calendar
     else:
         calendar = WorkingCalendar(Nation(s.nation)) if s.nation else WorkingCalendar()
-    return Engine(Store.open(s.database_url), registry, calendar, clock or SystemClock(), authority=s.authority)
+    return Engine(open_store(create=create), registry, calendar, clock or SystemClock(), authority=s.authority)
+
+
+_CREATE_OPTION = "Create the database if it does not exist (the default sqlite:///caseclock.db always is)"
+
+
+def may_create(create: bool) -> bool:
+    """`open` and `serve` create the database when asked, or when it is the default file (a new
+    user's first command); a configured path that does not exist is more likely a typo."""
+    from engine.settings import DEFAULT_DATABASE_URL
+
+    return create or settings().database_url == DEFAULT_DATABASE_URL
 
 
 def emit_json(value) -> None:
@@ -110,7 +167,7 @@ def fail(message: str, code: int = 1) -> None:
 
 
 @app.command()
-def validate(paths: Annotated[list[Path], typer.Argument(help="Workflow YAML files or folders")]) -> None:
+def validate(paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Workflow YAML files or folders")]) -> None:
     """Check workflow definitions; print file:line: field: message for every problem."""
     from engine.language.bundled import bundled_dir, workflow_files
     from engine.language.registry import Registry
@@ -166,14 +223,15 @@ def open_case(
     workflow: str,
     case_ref: str,
     at: Annotated[str, typer.Option("--at", help="Effective date or datetime of the event")],
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="key=value case data (repeatable)")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="key=value case data (repeatable)")] = None,
     at_state: Annotated[Optional[str], typer.Option("--state", help="Open at this state instead of the initial one")] = None,
     actor: Annotated[str, typer.Option(help="Who recorded it")] = "cli",
     reason: Annotated[Optional[str], typer.Option(help="Why")] = None,
     key: Annotated[Optional[str], typer.Option("--key", help="Idempotency key")] = None,
+    create: Annotated[bool, typer.Option("--create", help=_CREATE_OPTION)] = False,
 ) -> None:
     """Open a case of WORKFLOW under the host system's CASE_REF."""
-    engine = build_engine()
+    engine = build_engine(create=may_create(create))
     view = engine.open_case(workflow, case_ref, at=parse_moment(at), data=parse_sets(set_), state=at_state,
                             actor=actor, reason=reason, idempotency_key=key)
     out.print(f"{view.case_ref}: opened {view.workflow} at {view.state}")
@@ -188,7 +246,7 @@ def fire(
     actor: Annotated[str, typer.Option(help="Who recorded it")] = "cli",
     role: Annotated[Optional[str], typer.Option(help="The actor's role, checked against the transition's roles")] = None,
     reason: Annotated[Optional[str], typer.Option(help="Why")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="key=value event data (repeatable)")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="key=value event data (repeatable)")] = None,
     key: Annotated[Optional[str], typer.Option("--key", help="Idempotency key")] = None,
 ) -> None:
     """Fire TRIGGER on a case."""
@@ -203,6 +261,8 @@ def fire(
 @app.command()
 def show(case_ref: str, as_json: Annotated[bool, typer.Option("--json", help="Stable JSON")] = False) -> None:
     """A case: state, data, deadlines and history."""
+    from rich.table import Table
+
     engine = build_engine()
     view = engine.case(case_ref)
     history = engine.history(case_ref)
@@ -289,13 +349,8 @@ def upcoming(
 @app.command()
 def tick(at: Annotated[Optional[str], typer.Option("--at", help="Process timers due at this time (default: now)")] = None) -> None:
     """Run every expiry action and reminder that is due, each exactly once."""
-    from engine.timers.worker import WorkerSettings
-
     moment = parse_moment(at) if at else None
-    try:
-        policy = WorkerSettings.from_env()  # the same catch-up policy as the worker
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    policy = settings().worker  # the same catch-up policy as the worker
     engine = build_engine(SimulatedClock(moment) if moment else None)
     report = engine.tick(moment, max_lateness=policy.max_lateness if policy.expiry_policy == "mark_missed" else None)
     out.print(f"expired {report.expired}, fired {report.fired}, reminders {report.reminders}, "
@@ -307,9 +362,7 @@ def tick(at: Annotated[Optional[str], typer.Option("--at", help="Process timers 
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
-    from persistence.store import Store
-
-    Store.open(settings().database_url).close()
+    open_store(create=True).close()
     out.print("schema is up to date")
 
 
@@ -341,15 +394,11 @@ def worker(
     import signal
     import threading
 
-    from engine.timers.worker import Worker, WorkerSettings, parse_span
+    from engine.timers.worker import Worker
 
-    try:
-        config = WorkerSettings.from_env(sweep_seconds=sweep_seconds, batch=batch, lease_seconds=lease_seconds,
-                                         expiry_policy=expiry_policy,
-                                         max_lateness=parse_span(max_lateness) if max_lateness else None)
-        timers = Worker.from_settings(build_engine(), config)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    state.overrides = {"worker": dict(sweep_seconds=sweep_seconds, batch=batch, lease_seconds=lease_seconds,
+                                      expiry_policy=expiry_policy, max_lateness=max_lateness)}
+    timers = Worker.from_settings(build_engine(), settings())
     stop = threading.Event()
 
     def on_signal(_signum, _frame):
@@ -377,6 +426,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the timer worker in this process")] = False,
+    create: Annotated[bool, typer.Option("--create", help=_CREATE_OPTION)] = False,
 ) -> None:
     """Serve the REST API, with the timer worker running inside it unless --no-worker."""
     import uvicorn
@@ -384,8 +434,30 @@ def serve(
     from engine.interfaces.api import create_app
     from engine.timers.worker import Worker
 
-    timers = None if no_worker else Worker.from_settings(build_engine())
-    uvicorn.run(create_app(build_engine(), worker=timers), host=host, port=port, log_config=None)
+    engine = build_engine(create=may_create(create))
+    timers = None if no_worker else Worker.from_settings(build_engine(), settings())
+    app = create_app(engine, worker=timers)
+    # uvicorn's own access log prints query strings (case data may be in them): the app logs
+    # each request itself, through structlog
+    _server_class()(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)).run()
+
+
+def _server_class():
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """Says where it listens once the socket is bound (port 0 shows the port chosen)."""
+
+        async def startup(self, sockets=None):
+            await super().startup(sockets=sockets)
+            if self.started:
+                for bound in (sock for server in self.servers for sock in server.sockets):
+                    address, port = bound.getsockname()[:2]
+                    shown = f"[{address}]" if ":" in address else address
+                    sys.stderr.write(f"caseclock: serving on http://{shown}:{port} (API docs: /docs)\n")
+                sys.stderr.flush()
+
+    return Server
 
 
 outbox_app = typer.Typer(help="Notifications: list them, put a dead one back in the queue.")
@@ -401,11 +473,11 @@ def outbox_list(
     """List notifications (all, or those with a status)."""
     if ctx.invoked_subcommand is not None:
         return
-    from persistence.store import Store
+    from rich.table import Table
 
     if status not in (None, "pending", "delivered", "dead"):
         raise typer.BadParameter("--status must be pending, delivered or dead")
-    store = Store.open(settings().database_url)
+    store = open_store()
     rows = store.outbox(status)
     store.close()
     if as_json:
@@ -427,9 +499,7 @@ def outbox_list(
 @outbox_app.command("retry")
 def outbox_retry(outbox_id: Annotated[int, typer.Argument(help="The notification's id (caseclock outbox)")]) -> None:
     """Queue a dead (or pending) notification for delivery now, with fresh attempts and the same idempotency key."""
-    from persistence.store import Store
-
-    store = Store.open(settings().database_url)
+    store = open_store()
     try:
         if not store.outbox_retry(outbox_id, SystemClock().now()):
             row = store.outbox_row(outbox_id)
@@ -470,6 +540,8 @@ def _local(moment: dt.datetime) -> str:
 
 def _deadline_list(items, as_json: bool, title: str, count_label: str, count_attr: str) -> None:
     """Overdue and upcoming lists: stable JSON, or a table for people."""
+    from rich.table import Table
+
     if as_json:
         emit_json([i.to_dict() for i in items])
         return
@@ -482,6 +554,8 @@ def _deadline_list(items, as_json: bool, title: str, count_label: str, count_att
 
 
 def _print_deadlines(view, all_: bool = False) -> None:
+    from rich.table import Table
+
     rows = view.deadlines if all_ else view.open_deadlines
     if not rows:
         return
