@@ -21,7 +21,6 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from engine.errors import DatabaseError, DatabaseMissing
 
-DEFAULT_URL = "sqlite:///caseclock.db"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -43,7 +42,7 @@ class Database:
             self.reader.dispose()
 
 
-def connect(url: str = DEFAULT_URL, *, create: bool = True, busy_timeout_ms: int = 30_000) -> Database:
+def connect(url: str, *, create: bool = True, busy_timeout_ms: int = 30_000) -> Database:
     """Engines for `url`; a SQLite file that does not exist is created (0600) only if `create`."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
