@@ -5,48 +5,38 @@ The public API: build an `Engine` from a `Store`, a `Registry` of workflows and 
 read deadlines. Each case is counted on its authority's calendar (`engine.runtime.calendars`).
 """
 
-from engine.time.calendar import Nation, Unit, WorkingCalendar
-from engine.time.clock import Clock, SimulatedClock, SystemClock
-from engine.errors import (
-    CalendarError,
-    CaseclockError,
-    CaseError,
-    CaseExists,
-    CaseNotFound,
-    ConditionNotMet,
-    ConflictError,
-    DatabaseError,
-    DefinitionError,
-    DeploymentError,
-    IdempotencyMismatch,
-    InvalidCaseData,
-    InvalidCommand,
-    InvalidEffectiveTime,
-    InvalidTrigger,
-    Problem,
-    RoleNotAllowed,
-    UnknownWorkflow,
-)
-from engine.language.registry import Registry
-from engine.runtime.views import CaseView, DeadlineView, HistoryEntry, Outcome, OverdueItem, TickReport, UpcomingItem
+# name -> module: everything loads on first use, so `import engine.<anything>` (the command line
+# first of all) does not pay for the calendar, the definition language and SQLAlchemy up front;
+# `persistence` imports `engine.errors`, so importing Store eagerly would also be circular
+_PUBLIC = {
+    **dict.fromkeys(("Nation", "Unit", "WorkingCalendar"), "engine.time.calendar"),
+    **dict.fromkeys(("Clock", "SimulatedClock", "SystemClock"), "engine.time.clock"),
+    **dict.fromkeys((
+        "CalendarError", "CaseclockError", "CaseError", "CaseExists", "CaseNotFound", "ConditionNotMet",
+        "ConflictError", "DatabaseError", "DefinitionError", "DeploymentError", "IdempotencyMismatch",
+        "InvalidCaseData", "InvalidCommand", "InvalidEffectiveTime", "InvalidTrigger", "Problem", "RoleNotAllowed", "UnknownWorkflow",
+    ), "engine.errors"),
+    "Registry": "engine.language.registry",
+    **dict.fromkeys(("CaseView", "DeadlineView", "HistoryEntry", "Outcome", "OverdueItem", "TickReport", "UpcomingItem"),
+                    "engine.runtime.views"),
+    "Engine": "engine.runtime.engine",
+    "Store": "persistence.store",
+}
 
 
 def __getattr__(name: str):
-    """Engine and Store load on first use: `persistence` imports `engine.errors`, so importing
-    them here eagerly would make `import persistence.store` on its own circular."""
-    if name == "Engine":
-        from engine.runtime.engine import Engine
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    import importlib
 
-        return Engine
-    if name == "Store":
-        from persistence.store import Store
-
-        return Store
-    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | {"Engine", "Store"})
+    return sorted(set(globals()) | set(_PUBLIC))
 
 
 __all__ = [

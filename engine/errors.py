@@ -4,7 +4,9 @@
     ├── DefinitionError          a workflow or profile YAML is invalid (file, line, field)
     │   └── UnknownWorkflow      no workflow of that name is loaded
     ├── CalendarError            a date or offset cannot be computed
+    ├── SettingsError            a setting (config file, CASECLOCK_* variable, flag) is invalid
     ├── DatabaseError            the database cannot be opened or reached
+    │   └── DatabaseMissing      a SQLite file that does not exist (and was not to be created)
     ├── DeploymentError          a process's settings disagree with those the database stores
     └── CaseError                a command on a case was refused; nothing was stored
         ├── CaseNotFound
@@ -66,6 +68,10 @@ class UnknownWorkflow(DefinitionError):
         self.problems = []
 
 
+class SettingsError(CaseclockError):
+    """A setting is invalid; the message names each setting, its variable and the rule broken."""
+
+
 class DatabaseError(CaseclockError):
     """The database URL is malformed or the server cannot be reached."""
 
@@ -73,6 +79,10 @@ class DatabaseError(CaseclockError):
 class DeploymentError(CaseclockError):
     """A process's settings disagree with the deployment's, stored in its database (e.g. the
     nation): the database's are authoritative, so every process counts a case the same way."""
+
+
+class DatabaseMissing(DatabaseError):
+    """A SQLite database file does not exist; commands other than `migrate` do not create one."""
 
 
 class CalendarError(CaseclockError, ValueError):

@@ -1,37 +1,213 @@
-"""Settings: config/caseclock.yaml, overridden by CASECLOCK_* environment variables, then by flags."""
+"""Settings: config/caseclock.yaml, overridden by CASECLOCK_* environment variables, then by flags.
+
+One pydantic-settings model, read and validated once per process (`current()`), so a bad value
+stops every command at start with one line naming the setting and its variable - never later,
+halfway through a sweep or a request. `VARIABLES` is the one table of environment variable names
+(the README's settings table documents the same names).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from dataclasses import dataclass, field
+import re
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from engine.errors import SettingsError
 from engine.language.bundled import bundled_dir
-from persistence.db import DEFAULT_URL
+
+DEFAULT_DATABASE_URL = "sqlite:///caseclock.db"
+
+# (section, key) -> environment variable; section "" is the top level
+VARIABLES: dict[tuple[str, str], str] = {
+    ("", "database_url"): "CASECLOCK_DATABASE_URL",
+    ("", "authority"): "CASECLOCK_AUTHORITY",
+    ("", "nation"): "CASECLOCK_NATION",
+    ("", "workflows"): "CASECLOCK_WORKFLOWS",
+    ("worker", "sweep_seconds"): "CASECLOCK_SWEEP_SECONDS",
+    ("worker", "batch"): "CASECLOCK_WORKER_BATCH",
+    ("worker", "lease_seconds"): "CASECLOCK_LEASE_SECONDS",
+    ("worker", "expiry_policy"): "CASECLOCK_EXPIRY_POLICY",
+    ("worker", "max_lateness"): "CASECLOCK_MAX_LATENESS",
+    ("notify", "notifier"): "CASECLOCK_NOTIFIER",
+    ("notify", "webhook_url"): "CASECLOCK_WEBHOOK_URL",
+    ("notify", "webhook_secret"): "CASECLOCK_WEBHOOK_SECRET",
+    ("notify", "webhook_timeout_seconds"): "CASECLOCK_WEBHOOK_TIMEOUT",
+    ("notify", "max_attempts"): "CASECLOCK_WEBHOOK_MAX_ATTEMPTS",
+    ("notify", "backoff_seconds"): "CASECLOCK_RETRY_BACKOFF_SECONDS",
+    ("notify", "smtp_host"): "CASECLOCK_SMTP_HOST",
+    ("notify", "smtp_port"): "CASECLOCK_SMTP_PORT",
+    ("notify", "smtp_from"): "CASECLOCK_SMTP_FROM",
+    ("notify", "smtp_to"): "CASECLOCK_SMTP_TO",
+}
+
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def _defaults() -> dict:
-    path = bundled_dir("config") / "caseclock.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+def parse_span(text: str) -> dt.timedelta:
+    """'30d', '12h', '90m', '45s', '2w' -> timedelta (elapsed time, not working days)."""
+    match = _SPAN.match(str(text))
+    if not match:
+        raise ValueError("cannot read duration: expected a number and s, m, h, d or w, e.g. '30d'")
+    return dt.timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2).lower()])
 
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str = DEFAULT_URL
+def _no_bools(value: Any) -> Any:
+    """YAML's `yes`/`true` is not a number: refuse it rather than count it as 1."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true/false")
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_bools(cls, value: Any, info) -> Any:
+        annotation = cls.model_fields[info.field_name].annotation
+        return _no_bools(value) if annotation in (int, float) else value
+
+
+class WorkerSettings(_Section):
+    """The timer worker (`caseclock worker`, or the one inside `caseclock serve`)."""
+
+    sweep_seconds: PositiveFloat = 30.0
+    batch: PositiveInt = 100
+    lease_seconds: PositiveFloat = 60.0
+    expiry_policy: Literal["fire", "mark_missed"] = "fire"
+    max_lateness: dt.timedelta = dt.timedelta(days=30)
+
+    @field_validator("max_lateness", mode="before")
+    @classmethod
+    def _span(cls, value: Any) -> Any:
+        return parse_span(value) if isinstance(value, str) else _no_bools(value)
+
+    @field_validator("max_lateness")
+    @classmethod
+    def _positive(cls, value: dt.timedelta) -> dt.timedelta:
+        if value <= dt.timedelta(0):
+            raise ValueError("must be longer than zero")
+        return value
+
+
+class NotifySettings(_Section):
+    """Notifications, delivered from the outbox table."""
+
+    notifier: Literal["log", "webhook", "smtp"] | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_timeout_seconds: PositiveFloat = 10.0
+    max_attempts: PositiveInt = 8
+    backoff_seconds: PositiveFloat = 30.0
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = "caseclock@localhost"
+    smtp_to: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "NotifySettings":
+        if self.kind == "webhook" and not self.webhook_url:
+            raise ValueError("the webhook notifier needs CASECLOCK_WEBHOOK_URL")
+        if self.kind == "smtp" and not self.smtp_host:
+            raise ValueError("the smtp notifier needs CASECLOCK_SMTP_HOST")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The notifier in use: as set, else webhook when a URL is set, else log."""
+        return self.notifier or ("webhook" if self.webhook_url else "log")
+
+
+class _Environment(PydanticBaseSettingsSource):
+    """CASECLOCK_* variables, by the names in VARIABLES (flat names for nested settings)."""
+
+    def get_field_value(self, field, field_name):  # required by the base class; __call__ does the work
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for (section, key), name in VARIABLES.items():
+            raw = os.environ.get(name)
+            if raw in (None, ""):
+                continue
+            value: Any = [Path(p) for p in raw.split(os.pathsep) if p] if key == "workflows" else raw
+            (values.setdefault(section, {}) if section else values)[key] = value
+        return values
+
+
+class Settings(BaseSettings):
+    """Every setting of a caseclock process."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, yaml_file=bundled_dir("config") / "caseclock.yaml")
+
+    database_url: str = DEFAULT_DATABASE_URL
     authority: str | None = None
-    nation: str | None = None
-    workflow_paths: list[Path] = field(default_factory=list)
+    # whose bank holidays count when no authority profile sets one
+    nation: Literal["england-and-wales", "scotland", "northern-ireland"] | None = None
+    workflows: list[Path] = Field(default_factory=list)  # extra workflow folders or files
+    worker: WorkerSettings = WorkerSettings()
+    notify: NotifySettings = NotifySettings()
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
-        env = dict(os.environ if env is None else env)
-        base = _defaults()
-        extra = [Path(p) for p in env.get("CASECLOCK_WORKFLOWS", "").split(os.pathsep) if p]
-        return cls(
-            database_url=env.get("CASECLOCK_DATABASE_URL") or base.get("database_url") or DEFAULT_URL,
-            authority=env.get("CASECLOCK_AUTHORITY") or base.get("authority") or None,
-            nation=env.get("CASECLOCK_NATION") or base.get("nation") or None,
-            workflow_paths=extra,
-        )
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        # highest first: flags (init), the environment, then the YAML file
+        return init_settings, _Environment(settings_cls), YamlConfigSettingsSource(settings_cls)
+
+
+def load(overrides: Mapping[str, Any] | None = None, *, model: type[Settings] = Settings) -> Settings:
+    """Read and validate the settings; `overrides` (flags) are nested like the file, e.g.
+    {"database_url": ..., "worker": {"batch": 5}}. Any bad value is a SettingsError."""
+    file = model.model_config["yaml_file"]
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for section in ("worker", "notify"):
+        if isinstance(overrides.get(section), Mapping):
+            overrides[section] = {k: v for k, v in overrides[section].items() if v is not None}
+    try:
+        return model(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, overrides, file)) from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"cannot read settings file {file}: {str(exc).splitlines()[0]}") from None
+
+
+@cache
+def current() -> Settings:
+    """This process's settings, read once (flags aside: the CLI passes those to `load`)."""
+    return load()
+
+
+def _describe(exc: ValidationError, overrides: Mapping[str, Any], file: Path) -> str:
+    """One line per bad value: the setting, its variable, where the value came from, the rule
+    (never the value itself: a secret or a URL with a password may be wrong)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = [str(part) for part in error["loc"]]
+        section, key = (loc[0], loc[1]) if len(loc) > 1 and loc[0] in ("worker", "notify") else ("", loc[0])
+        if len(loc) == 1 and loc[0] in ("worker", "notify"):
+            lines.append(f"settings {loc[0]}: {error['msg'].removeprefix('Value error, ')}")
+            continue
+        dotted = f"{section}.{key}" if section else key
+        variable = VARIABLES.get((section, key))
+        if error["type"] == "extra_forbidden":
+            lines.append(f"unknown setting {dotted} in {file}")
+            continue
+        given = overrides.get(section, {}) if section else overrides
+        if variable and os.environ.get(variable) not in (None, ""):
+            origin = f"{variable} in the environment"
+        elif isinstance(given, Mapping) and key in given:
+            origin = "the command line"
+        else:
+            origin = f"{file}" + (f"; environment variable {variable}" if variable else "")
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"setting {dotted} (from {origin}): {message}")
+    return "\n".join(dict.fromkeys(lines))

@@ -21,6 +21,7 @@ from sqlalchemy.exc import (
     OperationalError,
     SQLAlchemyError,
 )
+from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlmodel import Session
 
 from engine.errors import CaseExists, ConflictError, DatabaseError
@@ -172,14 +173,18 @@ class Store:
         self.db = database
 
     @classmethod
-    def open(cls, url: str, *, migrate_schema: bool = True) -> "Store":
-        """Connect (and bring the schema up to date); a bad URL or an unreachable server is a
-        DatabaseError naming the URL without its password."""
+    def open(cls, url: str, *, create: bool = True, migrate_schema: bool = True) -> "Store":
+        """Connect (and bring the schema up to date). A SQLite file that does not exist is created
+        only if `create` (else DatabaseMissing). A bad URL, an unreachable server or a file that
+        is not a database is a DatabaseError naming the URL without its password."""
+        database = None
         try:
-            database = connect(url)
+            database = connect(url, create=create)
             if migrate_schema:
                 migrate(database)
-        except (ArgumentError, NoSuchModuleError, OperationalError, InterfaceError) as exc:
+        except (ArgumentError, NoSuchModuleError, SQLAlchemyDatabaseError, InterfaceError) as exc:
+            if database is not None:
+                database.dispose()
             raise DatabaseError(f"cannot open database {_safe_url(url)}: {_first_line(exc)}") from None
         return cls(database)
 

@@ -16,7 +16,8 @@ from engine.interfaces.api import create_app
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import SystemClock
 from engine.runtime.engine import Engine
-from engine.timers.worker import Worker, WorkerSettings
+from engine.settings import WorkerSettings
+from engine.timers.worker import Worker
 from persistence.store import Store
 
 from .conftest import ESCALATING

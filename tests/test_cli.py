@@ -66,7 +66,7 @@ def story(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
     r: dict[str, subprocess.CompletedProcess] = {}
     # DRP-1: raised informally on Monday 5 January 2026, escalated to stage 1 the next day
     r["open"] = caseclock("--log-json", "open", "drp", "DRP-1", "--at", "2026-01-05", "--set", "theme=practice",
-                          "--set", f"concern={CONCERN}", "--actor", "iro.a", db=db)
+                          "--set", f"concern={CONCERN}", "--actor", "iro.a", "--create", db=db)
     r["fire"] = caseclock("--log-json", "fire", "DRP-1", "escalate", "--at", "2026-01-06", "--role", "iro",
                           "--actor", "iro.a", "--reason", REASON, db=db)
     # three refused commands: none may store anything
@@ -382,7 +382,7 @@ def test_demo_prints_the_overdue_table(tmp_path):
 def test_tick_applies_the_mark_missed_catch_up_policy(tmp_path):
     db = tmp_path / "policy.db"
     ok(caseclock("open", "drp_escalating", "OLD-1", "--at", "2025-01-06", "--set", "theme=safety", "--set", "concern=c",
-                 db=db, env=ESCALATING_ENV))
+                 "--create", db=db, env=ESCALATING_ENV))
     # informal response due Mon 13 Jan 2025 (7, 8, 9, 10, 13): far more than 30 days ago
     ok(caseclock("tick", db=db, env={"CASECLOCK_EXPIRY_POLICY": "mark_missed"}))
     shown = json.loads(ok(caseclock("show", "OLD-1", "--json", db=db)).stdout)

@@ -25,7 +25,8 @@ from engine.interfaces.cli import app
 from engine.time.clock import SimulatedClock, SystemClock
 from engine.runtime.engine import Engine
 from engine.timers.notify import LogNotifier, SmtpNotifier, WebhookNotifier, backoff, build_notifier, sign
-from engine.timers.worker import NotifySettings, Worker
+from engine.settings import NotifySettings
+from engine.timers.worker import Worker
 from persistence.models import OutboxRow
 
 from .conftest import ESCALATING, at
@@ -266,15 +267,13 @@ def test_a_broken_smtp_server_is_a_delivery_failure(store, registry):
 
 
 def test_notifier_settings_and_backoff():
-    cfg = NotifySettings.from_env({"CASECLOCK_WEBHOOK_URL": "http://127.0.0.1:9/x", "CASECLOCK_WEBHOOK_SECRET": "k",
-                                   "CASECLOCK_WEBHOOK_MAX_ATTEMPTS": "4"})
-    assert (cfg.webhook_url, cfg.webhook_secret, cfg.max_attempts) == ("http://127.0.0.1:9/x", "k", 4)
+    cfg = NotifySettings(webhook_url="http://127.0.0.1:9/x", webhook_secret="k", max_attempts=4)
     assert isinstance(build_notifier(cfg), WebhookNotifier)
-    assert isinstance(build_notifier(NotifySettings.from_env({})), LogNotifier)
-    with pytest.raises(ValueError, match="unknown notifier 'pigeon'"):
-        build_notifier(NotifySettings(notifier="pigeon"))
+    assert isinstance(build_notifier(NotifySettings()), LogNotifier)
+    with pytest.raises(ValueError, match="'log', 'webhook' or 'smtp'"):
+        NotifySettings(notifier="pigeon")
     with pytest.raises(ValueError, match="needs CASECLOCK_SMTP_HOST"):
-        build_notifier(NotifySettings(notifier="smtp"))
+        NotifySettings(notifier="smtp")
     assert [backoff(n, 30).total_seconds() for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
     assert backoff(20, 30) == dt.timedelta(hours=1)
     assert sign("k", b"{}") == hmac.new(b"k", b"{}", hashlib.sha256).hexdigest()

@@ -19,7 +19,8 @@ from engine.time.clock import SimulatedClock, SystemClock
 from engine.runtime.engine import Engine
 from engine.language.bundled import bundled_dir
 from engine.language.registry import Registry
-from engine.timers.worker import Worker, WorkerSettings, parse_span
+from engine.settings import WorkerSettings, parse_span
+from engine.timers.worker import Worker
 from persistence.models import DeadlineRow, OutboxRow, ReminderRow, TransitionRow
 from persistence.store import ClaimLost, Change, Expiry, Store
 
@@ -143,17 +144,6 @@ def test_mark_missed_policy_marks_very_old_timers_without_firing(store, registry
     assert kinds == ["deadline_expired", "deadline_expired", "timer_skipped"]  # team manager, IRO; operators
     assert [t.kind for t in engine.history("OLD")] == ["open"]
     assert [o.case_ref for o in engine.overdue(at("2026-05-01", 9))] == ["OLD"]
-
-
-def test_policy_settings_come_from_the_environment():
-    s = WorkerSettings.from_env({"CASECLOCK_EXPIRY_POLICY": "mark_missed", "CASECLOCK_MAX_LATENESS": "12h",
-                                 "CASECLOCK_LEASE_SECONDS": "5"})
-    assert (s.expiry_policy, s.max_lateness, s.lease_seconds) == ("mark_missed", dt.timedelta(hours=12), 5.0)
-    assert WorkerSettings.from_env({}).expiry_policy == "fire"
-    with pytest.raises(ValueError, match="expiry policy must be one of fire, mark_missed"):
-        WorkerSettings.from_env({"CASECLOCK_EXPIRY_POLICY": "ignore"})
-    with pytest.raises(ValueError, match="cannot read duration"):
-        parse_span("30 working days")
 
 
 GATED = """\

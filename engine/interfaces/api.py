@@ -14,17 +14,24 @@ date or offset 422; a body or query the schema refuses 422 (with "problems": loc
 the rejected value). Every error body is {"error": <class>, "detail": <message>}.
 `at` is read by engine.time.moments: an ISO datetime (with offset, or Europe/London without) or a
 date (its start, London).
+
+/docs (Swagger UI) and /redoc are served with their assets from the fastapi-offline package, so
+they work without a network. Every request is logged: method, path, status and duration only
+(never a query string or a body: either may carry case data).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict
 
 from engine.time.calendar import parse_offset
@@ -80,6 +87,23 @@ def _part(part: Any) -> Any:
     return part if not isinstance(part, str) or len(part) <= 64 else f"<{len(part)} characters>"
 
 
+access_log = structlog.get_logger("caseclock.http")
+
+
+async def _access_log(request: Request, call_next):
+    """One line per request. The path is logged without its query string; a path can hold a
+    case reference, which is how logs name cases."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        access_log.info("request", method=request.method, path=request.url.path, status=status,
+                        duration_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
 def create_app(engine, worker=None) -> FastAPI:
     """The app for one Engine; `worker` (engine.worker.Worker), if given, runs in background
     threads for the app's lifetime and stops cleanly (leases given back) on shutdown."""
@@ -94,7 +118,8 @@ def create_app(engine, worker=None) -> FastAPI:
             if worker is not None:
                 worker.stop()
 
-    app = FastAPI(title="caseclock", lifespan=lifespan)
+    app = FastAPIOffline(title="caseclock", lifespan=lifespan)
+    app.middleware("http")(_access_log)
     app.state.engine = engine
     app.state.worker = worker
 

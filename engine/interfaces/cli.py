@@ -1,4 +1,9 @@
-"""The `caseclock` command line."""
+"""The `caseclock` command line.
+
+Start-up is kept short: only typer and the calendar's small module load for every command; the
+settings, structlog, rich, SQLAlchemy, the engine (and Alembic only when the schema needs an
+upgrade, FastAPI and uvicorn only for `serve`) load in the commands that use them.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +12,46 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from engine import logs
 from engine.time.calendar import LONDON, Nation, WorkingCalendar, local_date, parse_offset
 from engine.time.clock import SimulatedClock, SystemClock
-from engine.errors import CaseclockError, DefinitionError
-from engine.settings import Settings
+from engine.errors import CaseclockError, DatabaseMissing, DefinitionError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Statutory clocks for children's social care.")
+if TYPE_CHECKING:
+    from engine.settings import Settings
+
+# plain help (rich_markup_mode=None): rich's panels cost start-up and printed type placeholders
+# such as <bool> for flags
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None, help="Statutory clocks for children's social care.")
 calendar_app = typer.Typer(no_args_is_help=True, help="Working-day arithmetic.")
 app.add_typer(calendar_app, name="calendar")
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+
+
+class _Out:
+    """rich's Console, made on first use: commands that print a plain line start without rich."""
+
+    _console = None
+
+    def __getattr__(self, name: str):
+        if _Out._console is None:
+            from rich.console import Console
+
+            _Out._console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+        return getattr(_Out._console, name)
+
+
+out = _Out()
 
 
 class _State:
     database: str | None = None
     authority: str | None = None
     log_json: bool | None = None
+    overrides: dict[str, Any] = {}  # flags of the command itself (worker)
+    settings: "Settings | None" = None
 
 
 state = _State()
@@ -43,7 +66,8 @@ def _main(
     state.database = database
     state.authority = authority
     state.log_json = True if log_json else None
-    logs.configure(json_output=state.log_json)
+    state.overrides = {}
+    state.settings = None
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -76,9 +100,33 @@ def parse_sets(values: list[str] | None) -> dict[str, str]:
     return data
 
 
-def settings() -> Settings:
-    s = Settings.from_env()
-    return Settings(state.database or s.database_url, state.authority or s.authority, s.nation, s.workflow_paths)
+def settings() -> "Settings":
+    """This command's settings: config/caseclock.yaml, CASECLOCK_* variables, then flags - read
+    and validated once (an invalid one is a SettingsError, printed as one line by `main`)."""
+    if state.settings is None:
+        from engine.settings import load
+
+        state.settings = load({"database_url": state.database, "authority": state.authority, **state.overrides})
+    return state.settings
+
+
+def start_logging() -> None:
+    """structlog (with rich behind it) loads only in commands that run the engine or the store."""
+    from engine import logs
+
+    logs.configure(json_output=state.log_json)
+
+
+def open_store(*, create: bool = False):
+    """The store at the configured URL. A SQLite file that does not exist is created only when
+    `create`: a mistyped path is an error here, not a new empty database."""
+    from persistence.store import Store
+
+    start_logging()
+    try:
+        return Store.open(settings().database_url, create=create)
+    except DatabaseMissing as exc:
+        raise DatabaseMissing(f"{exc} (run `caseclock migrate` to create it)") from None
 
 
 def load_registry(authority: str | None = None):
@@ -86,12 +134,10 @@ def load_registry(authority: str | None = None):
     from engine.language.registry import Registry
 
     s = settings()
-    return Registry.load([bundled_dir("workflows"), *s.workflow_paths], authority=authority or s.authority)
+    return Registry.load([bundled_dir("workflows"), *s.workflows], authority=authority or s.authority)
 
 
-def build_engine(clock=None):
-    from persistence.store import Store
-
+def build_engine(clock=None, *, create: bool = False):
     from engine.runtime.engine import Engine
 
     s = settings()
@@ -99,7 +145,18 @@ def build_engine(clock=None):
     # each case is counted on its authority's calendar; CASECLOCK_NATION, if set, only has to
     # agree with the nation the database stores (or is recorded in a new one)
     calendar = WorkingCalendar(s.nation) if s.nation else None
-    return Engine(Store.open(s.database_url), registry, calendar, clock or SystemClock(), authority=s.authority)
+    return Engine(open_store(create=create), registry, calendar, clock or SystemClock(), authority=s.authority)
+
+
+_CREATE_OPTION = "Create the database if it does not exist (the default sqlite:///caseclock.db always is)"
+
+
+def may_create(create: bool) -> bool:
+    """`open` and `serve` create the database when asked, or when it is the default file (a new
+    user's first command); a configured path that does not exist is more likely a typo."""
+    from engine.settings import DEFAULT_DATABASE_URL
+
+    return create or settings().database_url == DEFAULT_DATABASE_URL
 
 
 def emit_json(value) -> None:
@@ -115,7 +172,7 @@ def fail(message: str, code: int = 1) -> None:
 
 
 @app.command()
-def validate(paths: Annotated[list[Path], typer.Argument(help="Workflow or authority profile YAML files, or folders")]) -> None:
+def validate(paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Workflow or authority profile YAML files, or folders")]) -> None:
     """Check workflow definitions and authority profiles; print file:line: field: message for every problem.
 
     A workflow file replaces the bundled workflow of the same name; a profile is checked as the
@@ -169,14 +226,15 @@ def open_case(
     workflow: str,
     case_ref: str,
     at: Annotated[Optional[dt.datetime], at_option("When it happened (default: now)")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="key=value case data (repeatable)")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="key=value case data (repeatable)")] = None,
     at_state: Annotated[Optional[str], typer.Option("--state", help="Open at this state instead of the initial one")] = None,
     actor: Annotated[str, typer.Option(help="Who recorded it")] = "cli",
     reason: Annotated[Optional[str], typer.Option(help="Why")] = None,
     key: Annotated[Optional[str], typer.Option("--key", help="Idempotency key")] = None,
+    create: Annotated[bool, typer.Option("--create", help=_CREATE_OPTION)] = False,
 ) -> None:
     """Open a case of WORKFLOW under the host system's CASE_REF."""
-    engine = build_engine()
+    engine = build_engine(create=may_create(create))
     view = engine.open_case(workflow, case_ref, at=at, data=parse_sets(set_), state=at_state,
                             actor=actor, reason=reason, idempotency_key=key)
     out.print(f"{view.case_ref}: opened {view.workflow} at {view.state}")
@@ -191,7 +249,7 @@ def fire(
     actor: Annotated[str, typer.Option(help="Who recorded it")] = "cli",
     role: Annotated[Optional[str], typer.Option(help="The actor's role, checked against the transition's roles")] = None,
     reason: Annotated[Optional[str], typer.Option(help="Why")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="key=value event data (repeatable)")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="key=value event data (repeatable)")] = None,
     key: Annotated[Optional[str], typer.Option("--key", help="Idempotency key")] = None,
 ) -> None:
     """Fire TRIGGER on a case."""
@@ -206,6 +264,8 @@ def fire(
 @app.command()
 def show(case_ref: str, as_json: Annotated[bool, typer.Option("--json", help="Stable JSON")] = False) -> None:
     """A case: state, data, deadlines and history."""
+    from rich.table import Table
+
     engine = build_engine()
     view = engine.case(case_ref)
     history = engine.history(case_ref)
@@ -292,18 +352,13 @@ def upcoming(
 @app.command()
 def tick(at: Annotated[Optional[dt.datetime], at_option("Process timers due by this moment, now or earlier (default: now)")] = None) -> None:
     """Run every expiry action and reminder that is due, each exactly once."""
-    from engine.timers.worker import WorkerSettings
-
     moment = at
     if moment is not None and moment > SystemClock().now():
         # expiring deadlines ahead of time would write a future into the live database;
         # a simulation of the future runs on its own clock and its own database
         raise typer.BadParameter("is in the future; tick runs only the timers already due (now or earlier)",
                                  param_hint="'--at'")
-    try:
-        policy = WorkerSettings.from_env()  # the same catch-up policy as the worker
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    policy = settings().worker  # the same catch-up policy as the worker
     engine = build_engine(SimulatedClock(moment) if moment else None)
     report = engine.tick(moment, max_lateness=policy.max_lateness if policy.expiry_policy == "mark_missed" else None)
     out.print(f"expired {report.expired}, fired {report.fired}, reminders {report.reminders}, "
@@ -317,11 +372,9 @@ def migrate(
     nation: Annotated[Optional[str], typer.Option(help="For a new database: whose bank holidays count cases with no authority (england-and-wales, scotland, northern-ireland; default CASECLOCK_NATION, else england-and-wales)")] = None,
 ) -> None:
     """Create or upgrade the database schema, and record the deployment's nation in a new one."""
-    from persistence.store import Store
-
     s = settings()
     requested = WorkingCalendar(nation or s.nation or Nation.ENGLAND_AND_WALES).nation.value
-    store = Store.open(s.database_url)
+    store = open_store(create=True)
     try:
         stored = store.deployment_nation(claim=requested)
     finally:
@@ -360,15 +413,11 @@ def worker(
     import signal
     import threading
 
-    from engine.timers.worker import Worker, WorkerSettings, parse_span
+    from engine.timers.worker import Worker
 
-    try:
-        config = WorkerSettings.from_env(sweep_seconds=sweep_seconds, batch=batch, lease_seconds=lease_seconds,
-                                         expiry_policy=expiry_policy,
-                                         max_lateness=parse_span(max_lateness) if max_lateness else None)
-        timers = Worker.from_settings(build_engine(), config)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    state.overrides = {"worker": dict(sweep_seconds=sweep_seconds, batch=batch, lease_seconds=lease_seconds,
+                                      expiry_policy=expiry_policy, max_lateness=max_lateness)}
+    timers = Worker.from_settings(build_engine(), settings())
     stop = threading.Event()
 
     def on_signal(_signum, _frame):
@@ -408,6 +457,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the timer worker in this process")] = False,
+    create: Annotated[bool, typer.Option("--create", help=_CREATE_OPTION)] = False,
 ) -> None:
     """Serve the REST API, with the timer worker running inside it unless --no-worker."""
     import uvicorn
@@ -415,8 +465,30 @@ def serve(
     from engine.interfaces.api import create_app
     from engine.timers.worker import Worker
 
-    timers = None if no_worker else Worker.from_settings(build_engine())
-    uvicorn.run(create_app(build_engine(), worker=timers), host=host, port=port, log_config=None)
+    engine = build_engine(create=may_create(create))
+    timers = None if no_worker else Worker.from_settings(build_engine(), settings())
+    app = create_app(engine, worker=timers)
+    # uvicorn's own access log prints query strings (case data may be in them): the app logs
+    # each request itself, through structlog
+    _server_class()(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)).run()
+
+
+def _server_class():
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """Says where it listens once the socket is bound (port 0 shows the port chosen)."""
+
+        async def startup(self, sockets=None):
+            await super().startup(sockets=sockets)
+            if self.started:
+                for bound in (sock for server in self.servers for sock in server.sockets):
+                    address, port = bound.getsockname()[:2]
+                    shown = f"[{address}]" if ":" in address else address
+                    sys.stderr.write(f"caseclock: serving on http://{shown}:{port} (API docs: /docs)\n")
+                sys.stderr.flush()
+
+    return Server
 
 
 outbox_app = typer.Typer(help="Notifications: list them, put a dead one back in the queue.")
@@ -432,11 +504,11 @@ def outbox_list(
     """List notifications (all, or those with a status)."""
     if ctx.invoked_subcommand is not None:
         return
-    from persistence.store import Store
+    from rich.table import Table
 
     if status not in (None, "pending", "delivered", "dead"):
         raise typer.BadParameter("--status must be pending, delivered or dead")
-    store = Store.open(settings().database_url)
+    store = open_store()
     rows = store.outbox(status)
     store.close()
     if as_json:
@@ -459,9 +531,7 @@ def outbox_list(
 @outbox_app.command("retry")
 def outbox_retry(outbox_id: Annotated[int, typer.Argument(help="The notification's id (caseclock outbox)")]) -> None:
     """Queue a dead (or pending) notification for delivery now, with fresh attempts and the same idempotency key."""
-    from persistence.store import Store
-
-    store = Store.open(settings().database_url)
+    store = open_store()
     try:
         if not store.outbox_retry(outbox_id, SystemClock().now()):
             row = store.outbox_row(outbox_id)
@@ -499,13 +569,11 @@ def calendar_set_nation(
 ) -> None:
     """Change whose bank holidays count this deployment's cases with no authority, then move
     their open deadlines (as `caseclock recompute` does, with old and new dates in history)."""
-    from persistence.store import Store
-
     s = settings()
     new = WorkingCalendar(nation).nation.value
     if s.nation and WorkingCalendar(s.nation).nation.value != new:
         fail(f"CASECLOCK_NATION is {s.nation}: unset it (or set it to {new}) before changing the deployment's nation")
-    store = Store.open(s.database_url)
+    store = open_store()
     try:
         old = store.set_deployment_nation(new)
     finally:
@@ -527,6 +595,8 @@ def _local(moment: dt.datetime) -> str:
 
 def _deadline_list(items, as_json: bool, title: str, count_label: str, count_attr: str) -> None:
     """Overdue and upcoming lists: stable JSON, or a table for people."""
+    from rich.table import Table
+
     if as_json:
         emit_json([i.to_dict() for i in items])
         return
@@ -539,6 +609,8 @@ def _deadline_list(items, as_json: bool, title: str, count_label: str, count_att
 
 
 def _print_deadlines(view, all_: bool = False) -> None:
+    from rich.table import Table
+
     rows = view.deadlines if all_ else view.open_deadlines
     if not rows:
         return

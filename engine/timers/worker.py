@@ -27,108 +27,20 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import os
-import re
 import secrets
 import socket
 import threading
 import time
 from dataclasses import dataclass, field, fields
-from typing import Any
 
 import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from engine.time.clock import describe_span
+from engine.settings import NotifySettings, Settings, WorkerSettings
 from engine.timers.notify import LogNotifier, Notifier, backoff, build_notifier
 
 log = structlog.get_logger("caseclock.worker")
-
-POLICIES = ("fire", "mark_missed")
-_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_span(text: str) -> dt.timedelta:
-    """'30d', '12h', '90m', '45s', '2w' -> timedelta (elapsed time, not working days)."""
-    match = _SPAN.match(str(text))
-    if not match:
-        raise ValueError(f"cannot read duration {text!r}: expected a number and s, m, h, d or w, e.g. '30d'")
-    return dt.timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2).lower()])
-
-
-def _base_config(section: str) -> dict[str, Any]:
-    from engine.settings import _defaults
-
-    return dict((_defaults() or {}).get(section) or {})
-
-
-def _pick(env: dict[str, str], name: str, base: dict[str, Any], key: str, default: Any) -> Any:
-    value = env.get(name)
-    if value not in (None, ""):
-        return value
-    value = base.get(key)
-    return default if value is None else value
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    sweep_seconds: float = 30.0
-    batch: int = 100
-    lease_seconds: float = 60.0
-    expiry_policy: str = "fire"
-    max_lateness: dt.timedelta = dt.timedelta(days=30)
-
-    def __post_init__(self):
-        if self.expiry_policy not in POLICIES:
-            raise ValueError(f"expiry policy must be one of {', '.join(POLICIES)}, not {self.expiry_policy!r}")
-        if self.batch < 1 or self.lease_seconds <= 0 or self.sweep_seconds <= 0:
-            raise ValueError("batch, lease_seconds and sweep_seconds must be positive")
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> "WorkerSettings":
-        """config/caseclock.yaml `worker:`, overridden by CASECLOCK_* variables, then by `overrides`."""
-        env = dict(os.environ if env is None else env)
-        base = _base_config("worker")
-        values = dict(
-            sweep_seconds=float(_pick(env, "CASECLOCK_SWEEP_SECONDS", base, "sweep_seconds", 30)),
-            batch=int(_pick(env, "CASECLOCK_WORKER_BATCH", base, "batch", 100)),
-            lease_seconds=float(_pick(env, "CASECLOCK_LEASE_SECONDS", base, "lease_seconds", 60)),
-            expiry_policy=str(_pick(env, "CASECLOCK_EXPIRY_POLICY", base, "expiry_policy", "fire")),
-            max_lateness=parse_span(_pick(env, "CASECLOCK_MAX_LATENESS", base, "max_lateness", "30d")),
-        )
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class NotifySettings:
-    notifier: str | None = None
-    webhook_url: str | None = None
-    webhook_secret: str | None = None
-    webhook_timeout_seconds: float = 10.0
-    max_attempts: int = 8
-    backoff_seconds: float = 30.0
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_from: str = "caseclock@localhost"
-    smtp_to: str | None = None
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "NotifySettings":
-        env = dict(os.environ if env is None else env)
-        base = _base_config("notify")
-        return cls(
-            notifier=_pick(env, "CASECLOCK_NOTIFIER", base, "notifier", None),
-            webhook_url=_pick(env, "CASECLOCK_WEBHOOK_URL", base, "webhook_url", None),
-            webhook_secret=_pick(env, "CASECLOCK_WEBHOOK_SECRET", base, "webhook_secret", None),
-            webhook_timeout_seconds=float(_pick(env, "CASECLOCK_WEBHOOK_TIMEOUT", base, "webhook_timeout_seconds", 10)),
-            max_attempts=int(_pick(env, "CASECLOCK_WEBHOOK_MAX_ATTEMPTS", base, "max_attempts", 8)),
-            backoff_seconds=float(_pick(env, "CASECLOCK_RETRY_BACKOFF_SECONDS", base, "backoff_seconds", 30)),
-            smtp_host=_pick(env, "CASECLOCK_SMTP_HOST", base, "smtp_host", None),
-            smtp_port=int(_pick(env, "CASECLOCK_SMTP_PORT", base, "smtp_port", 25)),
-            smtp_from=str(_pick(env, "CASECLOCK_SMTP_FROM", base, "smtp_from", "caseclock@localhost")),
-            smtp_to=_pick(env, "CASECLOCK_SMTP_TO", base, "smtp_to", None),
-        )
 
 
 @dataclass
@@ -197,11 +109,10 @@ class Worker:
         self.started: dt.datetime | None = None
 
     @classmethod
-    def from_settings(cls, engine, settings: WorkerSettings | None = None,
-                      notify_settings: NotifySettings | None = None, **kw) -> "Worker":
-        notify_settings = notify_settings or NotifySettings.from_env()
-        return cls(engine, settings=settings or WorkerSettings.from_env(), notifier=build_notifier(notify_settings),
-                   notify_settings=notify_settings, **kw)
+    def from_settings(cls, engine, settings: Settings, **kw) -> "Worker":
+        """A worker as the process's settings (engine.settings) configure it."""
+        return cls(engine, settings=settings.worker, notifier=build_notifier(settings.notify),
+                   notify_settings=settings.notify, **kw)
 
     @property
     def max_lateness(self) -> dt.timedelta | None:
