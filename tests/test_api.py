@@ -197,7 +197,8 @@ def test_health_reports_a_dead_worker_thread(store, registry):
 
 
 @pytest.mark.postgres
-def test_health_reports_an_unreachable_database_and_the_worker_outlives_the_outage(registry):
+def test_health_reports_an_unreachable_database_and_the_worker_outlives_the_outage(escalating_registry):
+    registry = escalating_registry  # the informal stage escalates itself
     from . import pgserver
 
     if not pgserver.available():
@@ -223,7 +224,7 @@ def test_health_reports_an_unreachable_database_and_the_worker_outlives_the_outa
             assert worker.status == "running"
             pgserver.restart(directory)
             assert wait_until(lambda: client.get("/health").status_code == 200)
-            opened = client.post("/cases", json={"workflow": "drp", "case_ref": "AFTER", "data": RAISED,
+            opened = client.post("/cases", json={"workflow": ESCALATING, "case_ref": "AFTER", "data": RAISED,
                                                  "at": (clock.now() - dt.timedelta(days=20)).isoformat()})
             assert opened.status_code == 201
             assert wait_until(lambda: client.get("/cases/AFTER").json()["state"] != "informal")

@@ -7,7 +7,7 @@ from pathlib import Path
 from engine.language.bundled import bundled_dir, workflow_files
 from engine.language.definition import (Located, Workflow, WorkflowSpec, apply_overlay, placeholders, read_located,
                                        validate, value_problem)
-from engine.language.profiles import Profile, is_profile_file, read_profile
+from engine.language.profiles import Profile, is_profile_file, load_profile, read_profile
 from engine.language.yamlsource import dotted, locate
 from engine.errors import DefinitionError, Problem, UnknownWorkflow
 
