@@ -129,7 +129,7 @@ def _due(db: Path, case_ref: str, name: str) -> str:
 def test_a_plain_recompute_moves_nothing_a_scottish_process_opened(tmp_path):
     db = tmp_path / "c.db"
     scotland = {"CASECLOCK_NATION": "scotland"}
-    ok(caseclock("open", "drp", "S-1", "--at", "2025-12-29", "--set", "theme=safety", "--set", "concern=x", db=db, env=scotland))
+    ok(caseclock("open", "drp", "S-1", "--at", "2025-12-29", "--set", "theme=safety", "--set", "concern=x", "--create", db=db, env=scotland))
     assert "0 deadline(s) moved" in ok(caseclock("recompute", db=db)).stdout
     english = caseclock("recompute", db=db, env={"CASECLOCK_NATION": "england-and-wales"})
     assert english.returncode == 1
@@ -278,7 +278,7 @@ def test_show_json(story):
 
 def test_show_table_says_overdue_and_by_how_much(tmp_path):
     db = tmp_path / "c.db"
-    ok(caseclock("open", "drp", "DRP-9", "--at", "2026-01-05", "--set", "theme=practice", "--set", "concern=x", db=db))
+    ok(caseclock("open", "drp", "DRP-9", "--at", "2026-01-05", "--set", "theme=practice", "--set", "concern=x", "--create", db=db))
     table = ok(caseclock("show", "DRP-9", db=db)).stdout
     today = dt.datetime.now(LONDON).date()
     days = WorkingCalendar().working_days_between(dt.date(2026, 1, 12), today)
@@ -417,7 +417,7 @@ def test_a_local_time_the_clocks_skip_is_refused(tmp_path):
 def test_open_and_fire_default_to_now(tmp_path):
     db = tmp_path / "c.db"
     before = dt.datetime.now(UTC)
-    ok(caseclock("open", "drp", "N1", "--set", "theme=safety", "--set", "concern=x", db=db))
+    ok(caseclock("open", "drp", "N1", "--set", "theme=safety", "--set", "concern=x", "--create", db=db))
     ok(caseclock("fire", "N1", "escalate", "--role", "iro", db=db))
     history = json.loads(ok(caseclock("show", "N1", "--json", db=db)).stdout)["history"]
     assert [h["trigger"] for h in history] == ["open", "escalate"]
@@ -426,7 +426,7 @@ def test_open_and_fire_default_to_now(tmp_path):
 
 def test_tick_refuses_a_future_at_and_expires_nothing(tmp_path):
     db = tmp_path / "c.db"
-    ok(caseclock("open", "drp", "T1", "--set", "theme=safety", "--set", "concern=x", db=db))
+    ok(caseclock("open", "drp", "T1", "--set", "theme=safety", "--set", "concern=x", "--create", db=db))
     future = (dt.datetime.now(LONDON) + dt.timedelta(days=60)).date().isoformat()
     result = caseclock("tick", "--at", future, db=db)
     assert result.returncode == 2
@@ -439,14 +439,14 @@ def test_tick_refuses_a_future_at_and_expires_nothing(tmp_path):
 def test_rejected_values_are_not_echoed(tmp_path):
     db = tmp_path / "c.db"
     secret = "Jane-Doe-disclosed-at-school-4K"
-    result = caseclock("open", "drp", "E1", "--set", "theme=safety", "--set", f"concern{secret}", db=db)
+    result = caseclock("open", "drp", "E1", "--set", "theme=safety", "--set", f"concern{secret}", "--create", db=db)
     assert result.returncode == 2 and "--set" in result.stderr and "key=value" in result.stderr
-    result = caseclock("open", "drp", "E1", "--set", f"theme={secret}", "--set", "concern=x", db=db)
+    result = caseclock("open", "drp", "E1", "--set", f"theme={secret}", "--set", "concern=x", "--create", db=db)
     assert result.returncode == 1 and "data field 'theme': the value is not one of" in result.stderr
-    result = caseclock("open", "drp", "E1", "--at", secret * 3, "--set", "theme=safety", "--set", "concern=x", db=db)
+    result = caseclock("open", "drp", "E1", "--at", secret * 3, "--set", "theme=safety", "--set", "concern=x", "--create", db=db)
     assert result.returncode == 2 and "Invalid value for '--at'" in result.stderr
     long_ref = "R" * 10_000
-    result = caseclock("open", "drp", long_ref, "--set", "theme=safety", "--set", "concern=x", db=db)
+    result = caseclock("open", "drp", long_ref, "--set", "theme=safety", "--set", "concern=x", "--create", db=db)
     assert result.returncode == 1 and "this one has 10000" in result.stderr and len(result.stderr) < 500
     for r in (result,):
         no_traceback(r)

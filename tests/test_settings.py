@@ -37,7 +37,8 @@ def with_file(tmp_path: Path, text: str) -> type[Settings]:
 
 def test_the_bundled_file_gives_the_documented_defaults(clean_env):
     s = load()
-    assert s.database_url == "sqlite:///caseclock.db" and s.nation == "england-and-wales"
+    # no nation: a new database records england-and-wales, an existing one keeps its own
+    assert s.database_url == "sqlite:///caseclock.db" and s.nation is None
     assert s.worker == WorkerSettings(sweep_seconds=30, batch=100, lease_seconds=60, expiry_policy="fire",
                                       max_lateness=dt.timedelta(days=30))
     assert s.notify == NotifySettings()

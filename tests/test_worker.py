@@ -389,7 +389,7 @@ def test_a_storm_of_wake_ups_from_many_threads_never_stops_the_timers(store, reg
         t.start()
     try:
         for i in range(10):  # each opens a deadline already due, as a backdated command does
-            engine.open_case("drp", f"W{i}", at=clock.now() - dt.timedelta(days=30), data=RAISED)
+            engine.open_case(ESCALATING, f"W{i}", at=clock.now() - dt.timedelta(days=30), data=RAISED)
             worker.wake()
             time.sleep(0.05)
         wait_until(lambda: not any(store.due_counts(clock.now()).values()), timeout=60)

@@ -466,6 +466,7 @@ class _Gaps:
     fields: set[str] = field(default_factory=set)
     roles: set[str] = field(default_factory=set)
     triggers: set[str] = field(default_factory=set)
+    deadlines: set[str] = field(default_factory=set)
     kept_transitions: list[int] | None = None  # original index of each transition left
     no_initial: bool = False
     partial: bool = False  # states, transitions or opening states are incomplete: skip reachability
@@ -496,7 +497,7 @@ def _without_refused_parts(data: dict, errors: list, gaps: _Gaps) -> WorkflowSpe
             data["transitions"], gaps.partial = [], True
         elif top in ("states", "data", "roles", "deadlines") and key is not None and isinstance(data.get(top), dict):
             data[top].pop(key, None)
-            {"states": gaps.states, "data": gaps.fields, "roles": gaps.roles}.get(top, set()).add(key)
+            {"states": gaps.states, "data": gaps.fields, "roles": gaps.roles, "deadlines": gaps.deadlines}.get(top, set()).add(key)
             gaps.partial = gaps.partial or top == "states"
         elif top == "open":
             data["open"], gaps.partial = {}, True
@@ -696,7 +697,8 @@ def _semantic_problems(wf: Workflow, gaps: _Gaps | None = None) -> list[tuple[tu
             if fs is not None and fs.type != "date":
                 out.append((path + ("due", "anchor"), f"anchor field '{anchor[5:]}' must be of type date, not {fs.type}"))
         elif anchor.startswith("deadline."):
-            out.extend(_deadline_anchor_problems(spec, name, d, path + ("due", "anchor")))
+            if anchor[len("deadline."):] not in gaps.deadlines:  # a refused deadline is reported already
+                out.extend(_deadline_anchor_problems(spec, name, d, path + ("due", "anchor")))
         elif anchor not in ("entry", "event"):
             out.append((path + ("due", "anchor"),
                         f"unknown anchor '{anchor}' (use entry, event, data.<field> or deadline.<name>)"))
