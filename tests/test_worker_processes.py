@@ -27,6 +27,9 @@ from persistence.store import Store
 
 from .seed import seed
 
+# several worker processes each: run one such test at a time (pytest-xdist, --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("worker-processes")
+
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = REPO / "tests" / "workflows"
 
