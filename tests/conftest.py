@@ -8,6 +8,7 @@ unset, every test gets its own SQLite file.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ from persistence.db import connect, migrate
 from persistence.store import Store
 
 PG_URL = os.environ.get("CASECLOCK_TEST_DATABASE_URL", "")
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... when tests run in parallel
 TABLES = ("outbox", "reminders", "deadlines", "transitions", "cases", "definitions", "deployment")
 
 
@@ -35,14 +37,29 @@ def d(day: str) -> dt.date:
     return dt.date.fromisoformat(day)
 
 
+@functools.lru_cache(maxsize=None)
+def _own_database(url: str) -> str:
+    """A database of this test process's own on the configured server: tests empty the tables
+    between them, so two processes sharing one database would empty each other's."""
+    if not XDIST_WORKER:
+        return url
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = f"{parsed.database}_{XDIST_WORKER}"
+    server = connect(url)
+    with server.writer.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    server.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def _pg_migrated():
     if not PG_URL:
         return None
-    database = connect(PG_URL)
-    migrate(database)
-    database.dispose()
-    return PG_URL
+    return _pg_migrated_url(_own_database(PG_URL))
 
 
 @pytest.fixture
@@ -61,7 +78,7 @@ def pg_server_url():
     """A PostgreSQL URL for tests that need PostgreSQL itself (SKIP LOCKED, several processes):
     CASECLOCK_TEST_DATABASE_URL if set, else a throwaway server started on a temp dir."""
     if PG_URL:
-        yield _pg_migrated_url(PG_URL)
+        yield _pg_migrated_url(_own_database(PG_URL))
         return
     from . import pgserver
 
