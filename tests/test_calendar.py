@@ -582,6 +582,27 @@ def test_last_supported_year(eng: WorkingCalendar) -> None:
     assert eng.supported_range == (D(1872, 1, 1), D(2100, 12, 31))
 
 
+def test_counting_across_the_lazily_built_decades_is_exact() -> None:
+    """The day table is built a decade at a time (1872-1881, ..., 2022-2031): counts that cross
+    a boundary, or span every decade, agree with counting day by day."""
+    cal = WorkingCalendar(Nation.ENGLAND_AND_WALES)
+    # Fri 24 Dec 2021: Christmas and Boxing Day fall at the weekend (substitutes Mon 27, Tue 28),
+    # New Year's Day on Sat 1 Jan 2022 (substitute Mon 3): 29, 30, 31 Dec, 4 and 5 Jan.
+    assert cal.add_working_days(D(2021, 12, 24), 5) == D(2022, 1, 5)
+    assert cal.add_working_days(D(2022, 1, 5), -5) == D(2021, 12, 24)
+    assert cal.working_days_between(D(2021, 12, 24), D(2022, 1, 5)) == 5
+    assert cal.working_days_between(D(2022, 1, 5), D(2021, 12, 24)) == -5
+    assert [d.day for d in cal.compute(D(2021, 12, 24), 5, Unit.WORKING_DAYS).skipped] == [
+        D(2021, 12, 25), D(2021, 12, 26), D(2021, 12, 27), D(2021, 12, 28),
+        D(2022, 1, 1), D(2022, 1, 2), D(2022, 1, 3),
+    ]
+    first, last = cal.supported_range
+    every = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    total = sum(cal.is_working_day(day) for day in every[1:])
+    assert cal.working_days_between(first, last) == total
+    assert cal.add_working_days(first, total) == max(day for day in every if cal.is_working_day(day))
+
+
 @pytest.mark.parametrize(
     "call",
     [

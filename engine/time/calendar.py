@@ -94,8 +94,9 @@ class Computation:
 
 @dataclass(frozen=True)
 class _Table:
-    """Working days over the supported years as prefix counts: O(1) list look-ups per query."""
+    """Working days of one chunk of CHUNK_YEARS years as prefix counts: O(1) list look-ups per query."""
 
+    chunk: int  # the chunk's number: 0 starts on the first supported year
     first: date
     last: date
     base: int  # ordinal of `first`
@@ -108,8 +109,9 @@ class _Table:
 class WorkingCalendar:
     """Working days of one nation plus one authority's closure days.
 
-    Immutable after construction; the day table is built on first use (once per instance) and
-    the bank holidays once per nation per process.
+    Immutable after construction. The day table is built in chunks of CHUNK_YEARS years, each
+    on first use (once per instance), and each chunk's bank holidays once per nation per process:
+    a command that counts days this year computes a decade of holidays, not two centuries.
     """
 
     def __init__(
@@ -120,7 +122,7 @@ class WorkingCalendar:
         self._nation = _as_nation(nation)
         self._closures: Mapping[date, str] = MappingProxyType(_checked_closures(closure_days))
         self._version = _version(self._nation, self._closures)
-        self._table: _Table | None = None
+        self._tables: dict[int, _Table] = {}
         self._skipped: dict[int, NonWorkingDay] = {}  # by ordinal, filled by `compute`
         self._lock = threading.Lock()
 
@@ -141,8 +143,8 @@ class WorkingCalendar:
     @property
     def supported_range(self) -> tuple[date, date]:
         """First and last day this calendar can count on (the `holidays` package's years)."""
-        table = self._table or self._build()
-        return table.first, table.last
+        first_year, last_year = _supported_years()
+        return date(first_year, 1, 1), date(last_year, 12, 31)
 
     def __repr__(self) -> str:
         return (
@@ -155,10 +157,8 @@ class WorkingCalendar:
     def is_working_day(self, day: date) -> bool:
         """Monday to Friday, and neither a bank holiday of the nation nor a closure day."""
         _check_date(day, "day")
-        table = self._table or self._build()
+        table = self._table_of(day.toordinal())
         i = day.toordinal() - table.base
-        if not 0 <= i < table.size:
-            raise self._out_of_range(day)
         return table.before[i + 1] - table.before[i] == 1
 
     def non_working_reason(self, day: date) -> str | None:
@@ -193,16 +193,24 @@ class WorkingCalendar:
     def _offset(self, start: date, n: int) -> date:
         if n == 0:
             return start
-        table = self._table or self._build()
+        table = self._table_of(start.toordinal())
         i = start.toordinal() - table.base
-        if not 0 <= i < table.size:
-            raise self._out_of_range(start)
+        # k indexes the working days of `table`; past either end it walks into the next chunk
         k = table.before[i + 1] + n - 1 if n > 0 else table.before[i] + n
-        if not 0 <= k < len(table.working):
-            raise CalendarError(
-                f"{start.isoformat()} {n:+d} working days falls outside the supported range "
-                f"{table.first.isoformat()} to {table.last.isoformat()}"
-            )
+        while not 0 <= k < len(table.working):
+            chunk = table.chunk + (1 if k >= 0 else -1)
+            if chunk not in range(_chunk_count()):
+                first, last = self.supported_range
+                raise CalendarError(
+                    f"{start.isoformat()} {n:+d} working days falls outside the supported range "
+                    f"{first.isoformat()} to {last.isoformat()}"
+                )
+            if k >= 0:
+                k -= len(table.working)
+                table = self._chunk(chunk)
+            else:
+                table = self._chunk(chunk)
+                k += len(table.working)
         return date.fromordinal(table.working[k])
 
     def working_days_between(self, start: date, end: date) -> int:
@@ -212,14 +220,16 @@ class WorkingCalendar:
         """
         _check_date(start, "start")
         _check_date(end, "end")
-        table = self._table or self._build()
-        i = start.toordinal() - table.base
-        j = end.toordinal() - table.base
-        if not 0 <= i < table.size:
-            raise self._out_of_range(start)
-        if not 0 <= j < table.size:
-            raise self._out_of_range(end)
-        return table.before[j + 1] - table.before[i + 1]
+        start_table = self._table_of(start.toordinal())
+        end_table = self._table_of(end.toordinal())
+        if end_table.chunk < start_table.chunk:
+            return -self.working_days_between(end, start)
+        # working days up to and including each date, counted from the start of start's chunk
+        up_to_start = start_table.before[start.toordinal() - start_table.base + 1]
+        up_to_end = end_table.before[end.toordinal() - end_table.base + 1]
+        for chunk in range(start_table.chunk, end_table.chunk):
+            up_to_end += len(self._chunk(chunk).working)
+        return up_to_end - up_to_start
 
     def add(
         self,
@@ -282,27 +292,39 @@ class WorkingCalendar:
     # -- internals -------------------------------------------------------------------------
 
     def _non_working_days(self, first: int, last: int) -> tuple[NonWorkingDay, ...]:
-        """The non-working days with ordinals in [first, last]: a bisect, then cached objects."""
-        table = self._table or self._build()
-        ordinals = table.non_working
+        """The non-working days with ordinals in [first, last]: a bisect per chunk, then cached objects."""
         found: list[NonWorkingDay] = []
-        for ordinal in ordinals[bisect_left(ordinals, first) : bisect_right(ordinals, last)]:
-            skipped = self._skipped.get(ordinal)
-            if skipped is None:
-                day = date.fromordinal(ordinal)
-                skipped = self._skipped[ordinal] = NonWorkingDay(day=day, reason=self._reason(day))
-            found.append(skipped)
+        for chunk in range(self._table_of(first).chunk, self._table_of(last).chunk + 1):
+            ordinals = self._chunk(chunk).non_working
+            for ordinal in ordinals[bisect_left(ordinals, first) : bisect_right(ordinals, last)]:
+                skipped = self._skipped.get(ordinal)
+                if skipped is None:
+                    day = date.fromordinal(ordinal)
+                    skipped = self._skipped[ordinal] = NonWorkingDay(day=day, reason=self._reason(day))
+                found.append(skipped)
         return tuple(found)
 
-    def _build(self) -> _Table:
-        with self._lock:
-            if self._table is None:
-                self._table = _build_table(self._nation, self._closures)
-            return self._table
+    def _table_of(self, ordinal: int) -> _Table:
+        """The chunk holding the day with this ordinal; CalendarError outside the supported years."""
+        first_year, last_year = _supported_years()
+        year = date.fromordinal(ordinal).year
+        if not first_year <= year <= last_year:
+            raise self._out_of_range(date.fromordinal(ordinal))
+        return self._chunk((year - first_year) // CHUNK_YEARS)
+
+    def _chunk(self, chunk: int) -> _Table:
+        table = self._tables.get(chunk)
+        if table is None:
+            with self._lock:
+                table = self._tables.get(chunk)
+                if table is None:
+                    table = self._tables[chunk] = _build_table(self._nation, self._closures, chunk)
+        return table
 
     def _reason(self, day: date) -> str:
         """The most telling reason: a bank holiday, else the weekend, else the closure."""
-        bank_holiday = _bank_holidays(self._nation).get(day)
+        first_year = _supported_years()[0]
+        bank_holiday = _bank_holidays(self._nation, (day.year - first_year) // CHUNK_YEARS).get(day)
         if bank_holiday is not None:
             return bank_holiday
         if day.weekday() >= 5:
@@ -310,10 +332,10 @@ class WorkingCalendar:
         return f"Authority closure: {self._closures[day]}"
 
     def _out_of_range(self, day: date) -> CalendarError:
-        table = self._table or self._build()
+        first, last = self.supported_range
         return CalendarError(
-            f"{day.isoformat()} is outside the supported range {table.first.isoformat()} to "
-            f"{table.last.isoformat()} (the years for which holidays {_holidays_version()} "
+            f"{day.isoformat()} is outside the supported range {first.isoformat()} to "
+            f"{last.isoformat()} (the years for which holidays {_holidays_version()} "
             "knows UK bank holidays)"
         )
 
@@ -321,6 +343,11 @@ class WorkingCalendar:
 # -- building the table ------------------------------------------------------------------------
 
 
+CHUNK_YEARS = 10
+"""Years per lazily built piece of the day table (a decade of UK bank holidays takes about 3 ms)."""
+
+
+@lru_cache(maxsize=None)
 def _supported_years() -> tuple[int, int]:
     """The years `holidays` computes UK bank holidays for; outside them it silently returns none."""
     import holidays  # loaded on first use: commands that count no days start without it
@@ -328,23 +355,36 @@ def _supported_years() -> tuple[int, int]:
     return holidays.UK.start_year, holidays.UK.end_year
 
 
+def _chunk_count() -> int:
+    first_year, last_year = _supported_years()
+    return (last_year - first_year) // CHUNK_YEARS + 1
+
+
+def _chunk_years(chunk: int) -> tuple[int, int]:
+    """First and last year of a chunk (the last chunk ends with the last supported year)."""
+    first_year, last_year = _supported_years()
+    start = first_year + chunk * CHUNK_YEARS
+    return start, min(start + CHUNK_YEARS - 1, last_year)
+
+
 @lru_cache(maxsize=None)
-def _bank_holidays(nation: Nation) -> Mapping[date, str]:
-    """Every bank holiday of the nation over the supported years, computed once per process."""
+def _bank_holidays(nation: Nation, chunk: int) -> Mapping[date, str]:
+    """The bank holidays of the nation in one chunk's years, computed once per process."""
     import holidays
 
-    first_year, last_year = _supported_years()
+    first_year, last_year = _chunk_years(chunk)
     found = holidays.UK(subdiv=_SUBDIVISION[nation], years=range(first_year, last_year + 1))
-    return MappingProxyType(dict(found.items()))
+    return MappingProxyType({day: name for day, name in found.items() if first_year <= day.year <= last_year})
 
 
-def _build_table(nation: Nation, closures: Mapping[date, str]) -> _Table:
-    """Mark every supported day working or not (Monday to Friday, not a bank holiday or a
-    closure), then prefix-count. A plain loop over some 55,000 days takes milliseconds; numpy
+def _build_table(nation: Nation, closures: Mapping[date, str], chunk: int) -> _Table:
+    """Mark every day of the chunk working or not (Monday to Friday, not a bank holiday or a
+    closure), then prefix-count. A plain loop over 3,650 days takes about a millisecond; numpy
     was no faster once its import was counted."""
-    first_year, last_year = _supported_years()
+    first_year, last_year = _chunk_years(chunk)
     first, last = date(first_year, 1, 1), date(last_year, 12, 31)
-    days_off = {day.toordinal() for day in _bank_holidays(nation)} | {day.toordinal() for day in closures}
+    days_off = {day.toordinal() for day in _bank_holidays(nation, chunk)}
+    days_off |= {day.toordinal() for day in closures if first <= day <= last}
     base = first.toordinal()
     size = last.toordinal() - base + 1
     before = [0] * (size + 1)
@@ -359,8 +399,8 @@ def _build_table(nation: Nation, closures: Mapping[date, str]) -> _Table:
         else:
             non_working.append(ordinal)
         before[ordinal - base + 1] = count
-    return _Table(first=first, last=last, base=base, size=size, before=before, working=working,
-                  non_working=non_working)
+    return _Table(chunk=chunk, first=first, last=last, base=base, size=size, before=before,
+                  working=working, non_working=non_working)
 
 
 @lru_cache(maxsize=None)
