@@ -172,10 +172,10 @@ def fail(message: str, code: int = 1) -> None:
 
 
 @app.command()
-def validate(paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Workflow or authority profile YAML files, or folders")]) -> None:
+def validate(paths: Annotated[list[Path], typer.Argument(metavar="PATH", hidden=True)]) -> None:
     """Check workflow definitions and authority profiles; print file:line: field: message for every problem.
 
-    A workflow file replaces the bundled workflow of the same name; a profile is checked as the
+    Each PATH is a workflow or authority profile YAML file, or a folder of them. A workflow file replaces the bundled workflow of the same name; a profile is checked as the
     bundled workflows run under it."""
     from engine.language.registry import check_files
 
