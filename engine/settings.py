@@ -34,6 +34,7 @@ VARIABLES: dict[tuple[str, str], str] = {
     ("worker", "sweep_seconds"): "CASECLOCK_SWEEP_SECONDS",
     ("worker", "batch"): "CASECLOCK_WORKER_BATCH",
     ("worker", "lease_seconds"): "CASECLOCK_LEASE_SECONDS",
+    ("worker", "calendar_refresh_at"): "CASECLOCK_CALENDAR_REFRESH_AT",
     ("worker", "expiry_policy"): "CASECLOCK_EXPIRY_POLICY",
     ("worker", "max_lateness"): "CASECLOCK_MAX_LATENESS",
     ("notify", "notifier"): "CASECLOCK_NOTIFIER",
@@ -85,6 +86,14 @@ class WorkerSettings(_Section):
     lease_seconds: PositiveFloat = 60.0
     expiry_policy: Literal["fire", "mark_missed"] = "fire"
     max_lateness: dt.timedelta = dt.timedelta(days=30)
+    calendar_refresh_at: dt.time = dt.time(2, 30)  # London time, daily
+
+    @field_validator("calendar_refresh_at", mode="before")
+    @classmethod
+    def _time_of_day(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("must be a time of day as HH:MM, e.g. 02:30")
+        return _no_bools(value)
 
     @field_validator("max_lateness", mode="before")
     @classmethod

@@ -123,3 +123,52 @@ def test_a_case_started_by_another_keeps_its_authority_and_calendar(store, clock
     child = "CLA-1-DRP-2"
     assert plain.case(child).authority == "testshire"
     assert due(plain, child) == d("2027-01-06")
+
+
+def test_a_running_worker_counts_on_a_nation_changed_by_another_process_at_its_daily_refresh(store, registry, clock):
+    from engine.settings import WorkerSettings
+    from engine.timers.worker import Worker
+
+    engine = Engine(store, registry, clock=clock)  # started on the stored nation: england-and-wales
+    engine.open_case("drp", "E-1", at=at("2025-12-29"), data=DRP)
+    worker = Worker(engine, settings=WorkerSettings(calendar_refresh_at="03:15"), worker_id="refresh")
+    assert store.set_deployment_nation("scotland") == "england-and-wales"  # another process's set-nation
+    assert engine.calendar.nation is Nation.ENGLAND_AND_WALES  # not yet seen by this one
+
+    assert worker.refresh_calendars() == 1
+    assert engine.calendar.nation is Nation.SCOTLAND
+    assert due(engine, "E-1") == d("2026-01-07")
+    assert worker.refresh_calendars() == 0  # nothing left to move
+
+
+def test_a_worker_given_a_calendar_the_deployment_no_longer_has_reports_and_keeps_running(store, registry, clock):
+    from engine.settings import WorkerSettings
+    from engine.timers.worker import Worker
+
+    engine = Engine(store, registry, WorkingCalendar(), clock)  # told england-and-wales explicitly
+    engine.open_case("drp", "E-1", at=at("2025-12-29"), data=DRP)
+    worker = Worker(engine, settings=WorkerSettings(), worker_id="given")
+    store.set_deployment_nation("scotland")
+    assert worker.refresh_calendars() is None  # logged, not raised
+    assert engine.calendar.nation is Nation.ENGLAND_AND_WALES and due(engine, "E-1") == d("2026-01-06")
+
+
+def test_the_worker_schedules_the_refresh_daily_at_the_configured_london_time(store, registry):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from engine.settings import WorkerSettings
+    from engine.time.clock import SystemClock
+    from engine.timers.worker import Worker
+
+    worker = Worker(Engine(store, registry, clock=SystemClock()), settings=WorkerSettings(calendar_refresh_at="03:15"),
+                    worker_id="daily")
+    worker.start()
+    try:
+        job = worker.scheduler.get_job("calendar-refresh")
+        when = job.next_run_time.astimezone(ZoneInfo("Europe/London"))
+        assert (when.hour, when.minute) == (3, 15)
+        assert dt.timedelta(0) < when - dt.datetime.now(ZoneInfo("Europe/London")) <= dt.timedelta(days=1)
+    finally:
+        worker.stop()
+    assert not worker.scheduler.running

@@ -80,6 +80,7 @@ def test_every_variable_in_the_readme_is_read():
     ("CASECLOCK_RETRY_BACKOFF_SECONDS", "soon", "notify.backoff_seconds", "valid number"),
     ("CASECLOCK_SMTP_PORT", "70000", "notify.smtp_port", "less than or equal to 65535"),
     ("CASECLOCK_NATION", "wales", "nation", "'england-and-wales', 'scotland' or 'northern-ireland'"),
+    ("CASECLOCK_CALENDAR_REFRESH_AT", "25:00", "worker.calendar_refresh_at", "time of day as HH:MM"),
 ])
 def test_a_bad_variable_names_the_setting_and_the_variable_not_the_value(clean_env, name, value, setting, rule):
     clean_env.setenv(name, value)

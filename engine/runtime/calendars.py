@@ -32,8 +32,21 @@ class Calendars:
                 f"`caseclock calendar set-nation {deployment.nation.value}`"
             )
         self.deployment = deployment if deployment is not None else WorkingCalendar(stored)
+        self._store = store
+        self._given = deployment
         self._registry = registry
         self._by_authority: dict[str | None, WorkingCalendar] = {None: self.deployment}
+
+    def refresh(self) -> None:
+        """Read the stored nation and the authorities' profiles again, so a long-running worker or
+        server counts on what `caseclock calendar set-nation` and edited closure days say now."""
+        stored = Nation(self._store.deployment_nation(claim=self.deployment.nation.value))
+        if self._given is not None and self._given.nation is not stored:
+            raise DeploymentError(f"the deployment's nation is now {stored.value}, but this process was "
+                                  f"given the {self._given.nation.value} calendar: restart it without one")
+        if self.deployment.nation is not stored:
+            self.deployment = WorkingCalendar(stored)
+        self._by_authority = {None: self.deployment}
 
     def of(self, authority: str | None) -> WorkingCalendar:
         """The calendar a case of `authority` (None: no authority) is counted on."""

@@ -88,7 +88,6 @@ class Engine:
         self.store = store
         self.registry = registry
         self.calendars = Calendars(store, registry, calendar)
-        self.calendar = self.calendars.deployment  # cases with no authority
         self.clock = clock or SystemClock()
         self.authority = authority
         self._machines: dict[str, CaseMachine] = {}
@@ -176,6 +175,11 @@ class Engine:
         log.info("transition", case_ref=case_ref, workflow=wf.name, trigger=trigger,
                  from_state=t.from_state, to_state=t.to_state, version=wf.version)
         return Outcome(case_ref, trigger, t.from_state, t.to_state, at, t.seq)
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        """The calendar of cases with no authority (the deployment's)."""
+        return self.calendars.deployment
 
     # ---- reads -------------------------------------------------------------------------------
 

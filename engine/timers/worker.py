@@ -106,6 +106,7 @@ class Worker:
         self._stopping = threading.Event()
         self._wakeups = {"timers": threading.Event(), "delivery": threading.Event()}
         self._threads: dict[str, threading.Thread] = {}
+        self.scheduler = None  # APScheduler: the daily calendar refresh
         self.started: dt.datetime | None = None
 
     @classmethod
@@ -310,6 +311,35 @@ class Worker:
             thread = threading.Thread(target=self._run, args=(name, work, kinds), name=f"caseclock-{name}", daemon=True)
             self._threads[name] = thread
             thread.start()
+        self.scheduler = self._schedule_calendar_refresh()
+
+    def _schedule_calendar_refresh(self):
+        """A job at a time of day in London, whatever the offset that day: APScheduler's cron
+        trigger does the calendar arithmetic (and a missed run, e.g. while the host slept, runs
+        once on waking). The job only re-reads calendars and recomputes; the tables stay the
+        only record of a timer."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.triggers.cron import CronTrigger
+
+        at = self.settings.calendar_refresh_at
+        scheduler = BackgroundScheduler(timezone="Europe/London")
+        scheduler.add_job(self.refresh_calendars, CronTrigger(hour=at.hour, minute=at.minute, timezone="Europe/London"),
+                          id="calendar-refresh", coalesce=True, max_instances=1, misfire_grace_time=None)
+        scheduler.start()
+        return scheduler
+
+    def refresh_calendars(self) -> int | None:
+        """Count on the calendars as they are now (the stored nation, the profiles' closure days)
+        and move the open deadlines they change, with old and new dates in each case's history.
+        Returns how many moved, or None if it could not run (logged, never raised: the timers go on)."""
+        try:
+            self.engine.calendars.refresh()
+            moved = len(self.engine.recompute())
+        except Exception as exc:  # noqa: BLE001 - a failed refresh must not stop the timers
+            log.error("calendar refresh failed", worker=self.worker_id, error=type(exc).__name__)
+            return None
+        log.info("calendars refreshed", worker=self.worker_id, moved=moved)
+        return moved
 
     def stop(self, wait: bool = True, grace_seconds: float = 5.0) -> None:
         """Stop between two rows: the row in hand is finished (or rolled back), leases on rows not
@@ -317,6 +347,8 @@ class Worker:
         for the row in hand; one still in hand after that is rolled back when the process exits
         and its lease lapses (its guarded write makes a second try safe)."""
         self._stopping.set()
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
         for event in self._wakeups.values():
             event.set()
         if wait:
