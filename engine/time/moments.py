@@ -19,6 +19,7 @@ import datetime as dt
 
 from engine.errors import CalendarError
 from engine.time.calendar import LONDON
+from engine.time.clock import ensure_aware
 
 __all__ = ["FORMAT_HELP", "MomentError", "as_utc", "parse_moment"]
 
@@ -45,14 +46,14 @@ def parse_moment(text: str) -> dt.datetime:
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:
-    """An aware moment in UTC, refusing one that UTC or London time cannot represent."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise MomentError(f"datetime {moment.isoformat()} has no timezone")
+    """An aware moment in UTC (the clock's own check), refusing one London time cannot represent."""
     try:
-        utc = moment.astimezone(dt.timezone.utc)
+        utc = ensure_aware(moment)
         utc.astimezone(LONDON)  # every deadline is a London day: that must be representable too
     except OverflowError:
         raise MomentError(f"{moment.isoformat()} is outside the range of representable dates") from None
+    except ValueError as exc:
+        raise MomentError(str(exc)) from None
     return utc
 
 
