@@ -18,7 +18,6 @@ from sqlalchemy.exc import (
     IntegrityError,
     InterfaceError,
     NoSuchModuleError,
-    OperationalError,
     SQLAlchemyError,
 )
 from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from engine.time.calendar import LONDON, Nation, WorkingCalendar, local_date, parse_offset
+from engine.time.calendar import LONDON, Nation, WorkingCalendar, parse_offset
 from engine.time.clock import SimulatedClock, SystemClock
-from engine.errors import CaseclockError, DatabaseMissing, DefinitionError
+from engine.errors import CaseclockError, DatabaseMissing
 
 if TYPE_CHECKING:
     from engine.settings import Settings
