@@ -19,6 +19,7 @@ import typer
 from engine.time.calendar import LONDON, Nation, WorkingCalendar, parse_offset
 from engine.time.clock import SimulatedClock, SystemClock
 from engine.errors import CaseclockError, DatabaseMissing
+from engine.interfaces import commands_procedures as procedures
 
 if TYPE_CHECKING:
     from engine.settings import Settings
@@ -624,6 +625,9 @@ def _print_deadlines(view, all_: bool = False) -> None:
             status = f"{d.status}: OVERDUE by {days} working day{'' if days == 1 else 's'}"
         table.add_row(d.name, status, d.due_on.isoformat(), f"{d.anchor_on.isoformat()} +{d.amount} {d.unit}", d.source)
     out.print(table)
+
+
+procedures.register(app)  # test, diff, migrate-cases
 
 
 def main() -> None:
