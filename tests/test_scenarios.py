@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fnmatch
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -128,12 +127,12 @@ def test_a_bad_scenario_file_names_file_line_and_field(tmp_path, runner, change,
 
 def test_caseclock_test_prints_the_table_and_exits_non_zero_on_a_failure(tmp_path):
     good = write(tmp_path, ESCALATION.replace("FORMAL", "2027-01-18"), "good.yaml")
-    bad = write(tmp_path, ESCALATION.replace("FORMAL", "2027-01-15"), "bad.yaml")
+    write(tmp_path, ESCALATION.replace("FORMAL", "2027-01-15"), "bad.yaml")
     broken = write(tmp_path, "name: x\nworkflow: drp\n", "broken.yaml")
-    ran = subprocess.run([sys.executable, "-m", "engine.interfaces.cli", "test", str(good)], capture_output=True, text=True, cwd=tmp_path)
+    ran = subprocess.run(["caseclock", "test", str(good)], capture_output=True, text=True, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert "pass" in ran.stdout and "1 passed, 0 failed" in ran.stdout
-    ran = subprocess.run([sys.executable, "-m", "engine.interfaces.cli", "test", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    ran = subprocess.run(["caseclock", "test", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
     assert ran.returncode == 1
     assert "FAIL" in ran.stdout and "2026-12-16: formal_resolution is due Mon 2027-01-18" in ran.stdout
     assert "1 passed, 1 failed, 1 problem(s) in files" in ran.stdout

@@ -79,8 +79,40 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def diff() -> None:
-    """(placeholder)"""
+def diff(
+    old: Annotated[str, typer.Argument(metavar="OLD", help="A workflow or profile file, a workflow name (as the registry runs it now), or a stored version: drp@VERSION")],
+    new: Annotated[str, typer.Argument(metavar="NEW", help="The same kinds as OLD")],
+    workflow: Annotated[Optional[str], typer.Option("--workflow", help="Only this workflow (when a side is a profile)")] = None,
+) -> None:
+    """What changes between two versions of a procedure: states, transitions and deadlines
+    added, removed and changed. Overlays and profiles are compared as the workflows they resolve to."""
+    from engine.interfaces.cli import load_registry, out, settings
+    from engine.procedures.diff import diff as differences, resolve
+
+    store = None
+
+    def stored(version: str):
+        nonlocal store
+        from engine.interfaces.cli import open_store
+
+        store = store or open_store()
+        return store.definition(version)
+
+    def side(text: str):
+        return resolve(text, registry_for=load_registry, authority=settings().authority, stored=stored)
+
+    olds, news = side(old), side(new)
+    names = [n for n in news if n in olds and (workflow is None or n == workflow)]
+    if not names:
+        _fail(f"nothing to compare: OLD has {', '.join(olds) or 'no workflow'}, NEW has {', '.join(news) or 'no workflow'}"
+              + (f" (asked for {workflow})" if workflow else ""))
+    for name in names:
+        a, b = olds[name], news[name]
+        lines = differences(a, b)
+        out.print(f"[bold]{name}[/bold]: version {a.version} -> {b.version}: "
+                  + (f"{len(lines)} difference(s)" if lines else "no difference"))
+        for line in lines:
+            out.print(f"  {line}")
 
 
 def migrate_cases() -> None:
