@@ -104,7 +104,7 @@ class Change:
     case_id: int | None = None  # None: open a new case
     expected_row_version: int = 0
     workflow: str = ""
-    version: str = ""
+    version: str = ""  # a new case's definition version; on an existing case, the version it moves to
     authority: str | None = None
     state: str | None = None  # None: the case row is not touched
     data: dict[str, Any] | None = None
@@ -257,6 +257,14 @@ class Store:
 
     # ---- the deployment's own settings ---------------------------------------------------------
 
+    def running_cases(self, workflow: str, *, other_than: str) -> list[int]:
+        """Open cases of `workflow` on a definition version other than `other_than`, oldest first."""
+        with self.db.reader.connect() as conn:
+            return list(conn.execute(
+                select(CASES.c.id).where(CASES.c.workflow == workflow, CASES.c.closed_at.is_(None),
+                                         CASES.c.version != other_than).order_by(CASES.c.id)
+            ).scalars())
+
     def deployment_nation(self, claim: str | None = None) -> str | None:
         """The nation whose calendar counts this deployment's cases that have no authority.
 
@@ -397,6 +405,8 @@ class Store:
             values: dict[str, Any] = {"row_version": new_version, "last_effective_at": change.effective_at}
             if change.state is not None:
                 values.update(state=change.state, data=change.data, closed_at=change.closed_at)
+            if change.version:  # a case moved to another definition version (migrate-cases)
+                values["version"] = change.version
             moved = conn.execute(
                 update(CASES).where(CASES.c.id == case_id, CASES.c.row_version == change.expected_row_version).values(**values)
             ).rowcount

@@ -115,5 +115,57 @@ def diff(
             out.print(f"  {line}")
 
 
-def migrate_cases() -> None:
-    """(placeholder)"""
+def migrate_cases(
+    workflow: Annotated[str, typer.Argument(help="The workflow whose running cases move")],
+    to: Annotated[str, typer.Option("--to", metavar="FILE|VERSION", help="The new version: a workflow or profile file, or a version (stored, or the registry's current one)")],
+    map_: Annotated[Optional[list[str]], typer.Option("--map", metavar="OLD=NEW", help="Where cases in a state the new version lacks go (repeatable)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would move; write nothing")] = False,
+    actor: Annotated[str, typer.Option(help="Who moved them (recorded in each case's history)")] = "cli",
+) -> None:
+    """Move running cases of WORKFLOW to a new version of it, one transaction per case.
+
+    Lists each case's state and every open deadline's old and new due date; refuses (and says
+    why) a case that cannot move; records the move in the case's history. Cases already on the
+    new version are left alone, so running it twice moves nothing the second time."""
+    from engine.interfaces.cli import build_engine, out, parse_sets
+    from engine.procedures.migration import migrate_cases as migrate
+
+    engine = build_engine()
+    target = _target(engine, workflow, to)
+    mapping = parse_sets(map_) if map_ else {}
+    for old, new in mapping.items():
+        if new not in target.spec.states:
+            _fail(f"--map {old}={new}: '{new}' is not a state of version {target.version} "
+                  f"(states: {', '.join(target.spec.states)})")
+    report = migrate(engine, workflow, target, mapping, dry_run=dry_run, actor=actor)
+    verb = "would move" if dry_run else "moved"
+    for case in report.cases:
+        if case.refused:
+            out.print(f"{case.case_ref}: [bold]refused[/bold]: {case.refused}")
+            continue
+        out.print(f"{case.case_ref}: {verb} {case.from_state} -> {case.to_state} (version {case.from_version} -> {case.to_version})")
+        for move in case.deadlines:
+            out.print(f"  {move.describe()}")
+    out.print(f"{len(report.moved)} case(s) {verb} to version {report.to_version}, {len(report.refused)} refused")
+    if report.refused:
+        raise typer.Exit(1)
+
+
+def _target(engine, workflow: str, to: str):
+    """--to: a file (workflow or profile) or a version, stored or the registry's current one."""
+    from engine.procedures.diff import VERSION, resolve
+
+    def stored(version: str):
+        return engine.store.definition(version)
+
+    if Path(to).exists():
+        found = resolve(to, registry_for=lambda a: engine.registry, authority=None, stored=stored)
+    elif not VERSION.match(to):
+        _fail(f"--to {to}: neither a file nor a definition version")
+    else:
+        current = engine.registry.get(workflow)
+        found = {workflow: current} if to == current.version else resolve(
+            f"{workflow}@{to}", registry_for=lambda a: engine.registry, authority=None, stored=stored)
+    if workflow not in found:
+        _fail(f"--to {to} holds no '{workflow}' workflow (it has: {', '.join(found) or 'none'})")
+    return found[workflow]

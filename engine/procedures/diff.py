@@ -16,7 +16,7 @@ from typing import Any, Callable
 from engine.errors import DefinitionError, Problem
 from engine.language.definition import DeadlineSpec, Workflow, WorkflowSpec
 
-_VERSION = re.compile(r"^(?:(?P<workflow>[a-z][a-z0-9_]*)@)?(?P<version>[0-9a-f]{6,32})$")
+VERSION = re.compile(r"^(?:(?P<workflow>[a-z][a-z0-9_]*)@)?(?P<version>[0-9a-f]{6,32})$")
 
 
 def resolve(side: str, *, registry_for: Callable[[str | None], Any], authority: str | None,
@@ -26,7 +26,7 @@ def resolve(side: str, *, registry_for: Callable[[str | None], Any], authority: 
     path = Path(side)
     if path.exists():
         return _from_file(path)
-    found = _VERSION.match(side)
+    found = VERSION.match(side)
     if found:
         row = stored(found["version"])
         if row is None or (found["workflow"] and row.workflow != found["workflow"]):
