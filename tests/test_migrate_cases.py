@@ -151,5 +151,19 @@ def test_caseclock_migrate_cases_dry_run_prints_what_the_real_run_prints(tmp_pat
     assert "  stage_2_response: 2026-03-09 -> 2026-03-16" in real.stdout
     assert dry.stdout.replace("would move", "moved") == real.stdout
     assert "0 case(s) moved" in caseclock("migrate-cases", "drp", "--to", str(FIVE_STAGES)).stdout
+    shown = caseclock("show", "D-1")
+    assert "a newer version of drp exists" in shown.stdout  # the registry still runs the three stages
     bad = caseclock("migrate-cases", "drp", "--to", str(FIVE_STAGES), "--map", "stage_4=stage_9")
     assert bad.returncode == 1 and "'stage_9' is not a state of version" in bad.stderr
+
+
+def test_a_case_says_which_version_it_runs_on_and_whether_a_newer_one_exists(cases, five):
+    engine = cases
+    three = engine.registry.get("drp").version
+    view = engine.case("D-S2")
+    assert (view.version, view.current_version, view.newer_version_exists) == (three, three, False)
+    migrate_cases(engine, "drp", five)
+    view = engine.case("D-S2")
+    assert (view.version, view.current_version, view.newer_version_exists) == (five.version, three, True)
+    body = view.to_dict()
+    assert (body["version"], body["current_version"], body["newer_version_exists"]) == (five.version, three, True)

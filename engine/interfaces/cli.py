@@ -273,6 +273,7 @@ def show(case_ref: str, as_json: Annotated[bool, typer.Option("--json", help="St
     if as_json:
         body = {
             "case_ref": view.case_ref, "workflow": view.workflow, "version": view.version,
+            "current_version": view.current_version, "newer_version_exists": view.newer_version_exists,
             "authority": view.authority, "state": view.state,
             "data": view.to_dict()["data"],
             "deadlines": [d.to_dict() for d in view.deadlines],
@@ -281,6 +282,9 @@ def show(case_ref: str, as_json: Annotated[bool, typer.Option("--json", help="St
         emit_json(body)
         return
     out.print(f"[bold]{view.case_ref}[/bold]  {view.workflow} (version {view.version})  state: [bold]{view.state}[/bold]")
+    if view.newer_version_exists:
+        out.print(f"  a newer version of {view.workflow} exists ({view.current_version}): "
+                  f"`caseclock migrate-cases {view.workflow} --to {view.current_version}` moves running cases to it")
     for k, v in view.data.items():
         out.print(f"  {k}: {v}")
     _print_deadlines(view, all_=True)
