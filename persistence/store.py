@@ -107,7 +107,7 @@ class Change:
     case_id: int | None = None  # None: open a new case
     expected_row_version: int = 0
     workflow: str = ""
-    version: str = ""
+    version: str = ""  # a new case's definition version; on an existing case, the version it moves to
     authority: str | None = None
     child_ref: str | None = None  # set at open
     assignment: dict[str, str | None] | None = None  # at open, or a reassign: assigned_to, team
@@ -271,6 +271,14 @@ class Store:
 
     # ---- the deployment's own settings ---------------------------------------------------------
 
+    def running_cases(self, workflow: str, *, other_than: str) -> list[int]:
+        """Open cases of `workflow` on a definition version other than `other_than`, oldest first."""
+        with self.db.reader.connect() as conn:
+            return list(conn.execute(
+                select(CASES.c.id).where(CASES.c.workflow == workflow, CASES.c.closed_at.is_(None),
+                                         CASES.c.version != other_than).order_by(CASES.c.id)
+            ).scalars())
+
     def deployment_nation(self, claim: str | None = None) -> str | None:
         """The nation whose calendar counts this deployment's cases that have no authority.
 
@@ -415,6 +423,8 @@ class Store:
                 values.update(state=change.state, data=change.data, closed_at=change.closed_at)
             if change.assignment is not None:
                 values.update(change.assignment)
+            if change.version:  # a case moved to another definition version (migrate-cases)
+                values["version"] = change.version
             moved = conn.execute(
                 update(CASES).where(CASES.c.id == case_id, CASES.c.row_version == change.expected_row_version).values(**values)
             ).rowcount

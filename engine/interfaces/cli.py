@@ -19,6 +19,7 @@ import typer
 from engine.time.calendar import LONDON, Nation, WorkingCalendar, parse_offset
 from engine.time.clock import SimulatedClock, SystemClock
 from engine.errors import CaseclockError, DatabaseMissing
+from engine.interfaces import commands_procedures as procedures
 
 if TYPE_CHECKING:
     from engine.settings import Settings
@@ -294,6 +295,7 @@ def show(case_ref: str, as_json: Annotated[bool, typer.Option("--json", help="St
     if as_json:
         body = {
             "case_ref": view.case_ref, "workflow": view.workflow, "version": view.version,
+            "current_version": view.current_version, "newer_version_exists": view.newer_version_exists,
             "authority": view.authority, "state": view.state,
             "child_ref": view.child_ref, "assigned_to": view.assigned_to, "team": view.team,
             "data": view.to_dict()["data"],
@@ -307,6 +309,9 @@ def show(case_ref: str, as_json: Annotated[bool, typer.Option("--json", help="St
                                                        ("team", view.team)) if value]
     if owner:
         out.print("  " + "  ".join(owner))
+    if view.newer_version_exists:
+        out.print(f"  a newer version of {view.workflow} exists ({view.current_version}): "
+                  f"`caseclock migrate-cases {view.workflow} --to {view.current_version}` moves running cases to it")
     for k, v in view.data.items():
         out.print(f"  {k}: {v}")
     _print_deadlines(view, all_=True)
@@ -651,6 +656,9 @@ def _print_deadlines(view, all_: bool = False) -> None:
             status = f"{d.status}: OVERDUE by {days} working day{'' if days == 1 else 's'}"
         table.add_row(d.name, status, d.due_on.isoformat(), f"{d.anchor_on.isoformat()} +{d.amount} {d.unit}", d.source)
     out.print(table)
+
+
+procedures.register(app)  # test, diff, migrate-cases
 
 
 def main() -> None:

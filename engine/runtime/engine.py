@@ -45,6 +45,7 @@ from engine.errors import (
     InvalidEffectiveTime,
     InvalidTrigger,
     RoleNotAllowed,
+    UnknownWorkflow,
 )
 from engine.runtime import inputs
 from engine.runtime.calendars import Calendars
@@ -235,7 +236,15 @@ class Engine:
             row_version=snap.row_version,
             deadlines=[_deadline_view(d, self._overdue_by(d, now, calendar)) for d in self.store.deadlines(snap.id)],
             child_ref=snap.child_ref, assigned_to=snap.assigned_to, team=snap.team,
+            current_version=self._current_version(snap.workflow),
         )
+
+    def _current_version(self, workflow: str) -> str | None:
+        """The version of `workflow` this registry runs now, or None if it does not know it."""
+        try:
+            return self.registry.get(workflow).version
+        except UnknownWorkflow:
+            return None
 
     @staticmethod
     def _overdue_by(d: DeadlineRow, now: dt.datetime, calendar: WorkingCalendar) -> int | None:

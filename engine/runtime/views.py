@@ -88,6 +88,18 @@ class CaseView(_View):
     child_ref: str | None = None  # the host system's person id
     assigned_to: str | None = None  # the IRO or conference chair holding the case
     team: str | None = None
+    # the version of the workflow this process's registry runs now (None: it does not know the
+    # workflow); when it differs from `version`, `caseclock migrate-cases` can move the case to it
+    current_version: str | None = None
+
+    @property
+    def newer_version_exists(self) -> bool:
+        return self.current_version is not None and self.current_version != self.version
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["newer_version_exists"] = self.newer_version_exists
+        return out
 
     @property
     def open_deadlines(self) -> list[DeadlineView]:
