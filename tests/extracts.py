@@ -7,8 +7,8 @@ import csv
 import datetime as dt
 from pathlib import Path
 
-from engine.exchange.ssda903 import LAYOUTS as LAYOUTS_903
 from engine.exchange.ssd import LAYOUTS as LAYOUTS_SSD
+from engine.exchange.ssda903 import LAYOUTS as LAYOUTS_903
 
 
 def dmy(day: dt.date | None) -> str:

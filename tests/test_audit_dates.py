@@ -28,8 +28,6 @@ import csv
 import datetime as dt
 import subprocess
 
-import pytest
-
 from engine.exchange import ssd
 from engine.exchange.audit import CIN_ICPC, audit
 from engine.exchange.replay import Importer

@@ -9,14 +9,19 @@ import subprocess
 import pytest
 
 from engine.exchange import cin, ssda903
-from engine.exchange.export import cin_cp_fragment, review_rows, write_903_reviews, write_cin_cp
+from engine.exchange.export import (
+    cin_cp_fragment,
+    review_rows,
+    write_903_reviews,
+    write_cin_cp,
+)
 from engine.exchange.replay import Importer
 from engine.runtime.engine import Engine
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import SimulatedClock
 from tests.conftest import at
 from tests.extracts import cin_xml, episode, header, review, write_903
-from tests.test_import_cin import PLANNED, PENDING
+from tests.test_import_cin import PENDING, PLANNED
 
 D = dt.date
 TODAY = D(2026, 1, 15)

@@ -21,7 +21,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from engine.errors import CaseNotFound
-from engine.exchange.history import CLA, CP_REVIEW, ICPC, REVIEW, Extract, Origin, case_ref
+from engine.exchange.history import (
+    CP_REVIEW,
+    ICPC,
+    REVIEW,
+    Extract,
+    Origin,
+    case_ref,
+)
 from engine.time.calendar import Unit, local_date
 
 # which deadlines a fact of each kind meets

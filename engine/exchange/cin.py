@@ -16,8 +16,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.exchange.history import (
-    CP, CP_REVIEW, ENQUIRY_CLOSED, ICPC, PLAN_ENDED, PLAN_STARTED, S47_STARTED, ChildHistory, Extract,
-    ExtractError, Fact, Origin, Spell, category, check_child_id, check_order, parse_date,
+    CP,
+    CP_REVIEW,
+    ENQUIRY_CLOSED,
+    ICPC,
+    PLAN_ENDED,
+    PLAN_STARTED,
+    S47_STARTED,
+    ChildHistory,
+    Extract,
+    ExtractError,
+    Fact,
+    Origin,
+    Spell,
+    category,
+    check_child_id,
+    check_order,
+    parse_date,
 )
 
 MAX_FILE_BYTES = 2 * 1024**3

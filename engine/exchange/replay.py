@@ -23,10 +23,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.errors import CaseError, CaseNotFound, CaseclockError
+from engine.errors import CaseclockError, CaseError, CaseNotFound
 from engine.exchange.history import (
-    CARE_ENDED, CARE_STARTED, CEASED_REASONS, CLA, CP_REVIEW, ENQUIRY_CLOSED, ICPC, PLAN_ENDED, REVIEW,
-    S47_STARTED, ChildHistory, Extract, Origin, Problem, Spell, case_ref,
+    CARE_ENDED,
+    CARE_STARTED,
+    CEASED_REASONS,
+    CLA,
+    CP_REVIEW,
+    ENQUIRY_CLOSED,
+    ICPC,
+    PLAN_ENDED,
+    REVIEW,
+    S47_STARTED,
+    ChildHistory,
+    Extract,
+    Origin,
+    Problem,
+    Spell,
+    case_ref,
 )
 from engine.time.calendar import LONDON, Unit, WorkingCalendar
 

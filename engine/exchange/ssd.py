@@ -15,9 +15,28 @@ from collections import defaultdict
 from pathlib import Path
 
 from engine.exchange.history import (
-    CARE_ENDED, CARE_STARTED, CEASED_REASONS, CLA, CONTINUES, CP, CP_REVIEW, ENQUIRY_CLOSED, ICPC,
-    PLAN_ENDED, PLAN_STARTED, REVIEW, S47_STARTED, ChildHistory, Extract, ExtractError, Fact, Spell,
-    category, check_child_id, check_order, parse_date,
+    CARE_ENDED,
+    CARE_STARTED,
+    CEASED_REASONS,
+    CLA,
+    CONTINUES,
+    CP,
+    CP_REVIEW,
+    ENQUIRY_CLOSED,
+    ICPC,
+    PLAN_ENDED,
+    PLAN_STARTED,
+    REVIEW,
+    S47_STARTED,
+    ChildHistory,
+    Extract,
+    ExtractError,
+    Fact,
+    Spell,
+    category,
+    check_child_id,
+    check_order,
+    parse_date,
 )
 from engine.exchange.tables import Row, find_tables
 

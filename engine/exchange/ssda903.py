@@ -13,8 +13,22 @@ from collections import defaultdict
 from pathlib import Path
 
 from engine.exchange.history import (
-    CARE_ENDED, CARE_STARTED, CEASED_REASONS, CLA, CONTINUES, REVIEW, REVIEW_CODES, START_REASONS,
-    ChildHistory, Extract, ExtractError, Fact, Spell, check_child_id, check_order, parse_date,
+    CARE_ENDED,
+    CARE_STARTED,
+    CEASED_REASONS,
+    CLA,
+    CONTINUES,
+    REVIEW,
+    REVIEW_CODES,
+    START_REASONS,
+    ChildHistory,
+    Extract,
+    ExtractError,
+    Fact,
+    Spell,
+    check_child_id,
+    check_order,
+    parse_date,
 )
 from engine.exchange.tables import Row, find_tables
 
@@ -88,7 +102,7 @@ def _read_child(child: ChildHistory, by_table: dict[str, list[Row]], today: dt.d
     previous = None
     for start, end, rne, rec, row in episodes:
         if previous is not None:
-            p_start, p_end, _, p_rec, p_row = previous
+            _, p_end, _, _, p_row = previous
             if p_end is None or start < p_end:
                 child.refuse(row.where("DECOM"), f"episode starting {start.isoformat()} overlaps the episode at {p_row.origin}")
                 return

@@ -52,7 +52,13 @@ def _today(engine) -> dt.date:
 
 def _run_import(fmt: str, path: Path) -> None:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
     from rich.table import Table
 
     from engine.exchange.replay import Importer
