@@ -40,6 +40,7 @@ def test_a_child_is_replayed_and_left_where_it_stands(engine, tmp_path):
     assert (report.imported, report.skipped, report.written) == (1, [], 4)
     case = engine.case("CLA-C1-20250106")
     assert case.state == "decisions_pending" and case.data["reviews_held"] == 3
+    assert case.child_ref == "C1" and "C1" not in case.data.values()
     # the review clock runs on: the next review within 6 months of 20 Oct 2025
     assert case.deadline("subsequent_review").due_on == D(2026, 4, 20)
     history = engine.history("CLA-C1-20250106")

@@ -60,6 +60,7 @@ class Step:
     reason: str
     key: str
     origin: Origin
+    child_ref: str | None = None  # the child's id in the extract, recorded on the case it opens
 
 
 @dataclass
@@ -95,7 +96,8 @@ def plan_child(child: ChildHistory, calendar: WorkingCalendar) -> list[Step]:
     steps: list[Step] = []
     for spell in sorted(child.spells, key=lambda s: (s.starts_on, s.workflow)):
         ref = case_ref(spell, child.child_id)
-        steps.extend(_plan_care(spell, ref, calendar) if spell.workflow == CLA else _plan_protection(spell, ref, child))
+        planned = _plan_care(spell, ref, calendar) if spell.workflow == CLA else _plan_protection(spell, ref, child)
+        steps.extend(_child(planned, child.child_id))
     return steps
 
 
@@ -107,6 +109,10 @@ class PlanProblem(Exception):
 
 def _step(ref: str, workflow: str, trigger: str, on: dt.date, data: dict, reason: str, origin: Origin) -> Step:
     return Step(ref, workflow, trigger, on, data, reason, f"import:{ref}:{trigger}:{on:%Y%m%d}", origin)
+
+
+def _child(steps: list[Step], child_id: str) -> list[Step]:
+    return [replace(s, child_ref=child_id) if s.trigger == "open" else s for s in steps]
 
 
 def _plan_care(spell: Spell, ref: str, calendar: WorkingCalendar) -> list[Step]:
@@ -233,11 +239,15 @@ class Importer:
             result.problem = child.problem
             return result
         try:
-            steps = self.rehearse(child)
+            steps = plan_child(child, self.calendar)
+            result.cases = sorted({s.case_ref for s in steps})
+            if all(self._stored(s) for s in steps):  # imported before: nothing to rehearse or write
+                result.already = len(steps)
+                return result
+            steps = self.rehearse(steps)
         except PlanProblem as exc:
             result.problem = Problem(child.child_id, exc.origin, exc.reason)
             return result
-        result.cases = sorted({s.case_ref for s in steps})
         try:
             self.write(steps, result)
         except (CaseclockError, PlanProblem) as exc:
@@ -247,10 +257,9 @@ class Importer:
                                      f"stopped after {result.written} new events: {exc} (run the import again)")
         return result
 
-    def rehearse(self, child: ChildHistory) -> list[Step]:
-        """Every command of the child through the scratch engine; returns them as accepted (a
+    def rehearse(self, steps: list[Step]) -> list[Step]:
+        """Every command of a child through the scratch engine; returns them as accepted (a
         late event given the lateness reason the return lacks). Raises PlanProblem."""
-        steps = plan_child(child, self.calendar)
         accepted = []
         for step in steps:
             accepted.append(self._apply(self.scratch, step, rehearsal=True))
@@ -294,7 +303,7 @@ class Importer:
     def _command(engine, step: Step, at: dt.datetime) -> None:
         if step.trigger == "open":
             engine.open_case(step.workflow, step.case_ref, at=at, data=step.data, actor=ACTOR,
-                             reason=step.reason, idempotency_key=step.key)
+                             reason=step.reason, idempotency_key=step.key, child_ref=step.child_ref)
         else:
             engine.fire(step.case_ref, step.trigger, at=at, actor=ACTOR, reason=step.reason, data=step.data,
                         idempotency_key=step.key)
