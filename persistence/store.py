@@ -364,6 +364,14 @@ class Store:
                 q = q.where(OutboxRow.status == status)
             return list(s.exec(q).scalars())
 
+    def case_refs(self, workflow: str | None = None) -> list[str]:
+        """Every case's reference (of one workflow, if given), in the order the cases were opened."""
+        query = select(CASES.c.case_ref).order_by(CASES.c.id)
+        if workflow is not None:
+            query = query.where(CASES.c.workflow == workflow)
+        with self.db.reader.connect() as conn:
+            return list(conn.execute(query).scalars())
+
     def count(self, model, *where) -> int:
         with self.read() as s:
             return s.exec(select(func.count()).select_from(model).where(*where)).scalar_one()
