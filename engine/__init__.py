@@ -12,7 +12,7 @@ _PUBLIC = {
     **dict.fromkeys(("Nation", "Unit", "WorkingCalendar"), "engine.time.calendar"),
     **dict.fromkeys(("Clock", "SimulatedClock", "SystemClock"), "engine.time.clock"),
     **dict.fromkeys((
-        "CalendarError", "CaseclockError", "CaseError", "CaseExists", "CaseNotFound", "ConditionNotMet",
+        "AmbiguousCase", "CalendarError", "CaseclockError", "CaseError", "CaseExists", "CaseNotFound", "ConditionNotMet",
         "ConflictError", "DatabaseError", "DefinitionError", "DeploymentError", "IdempotencyMismatch",
         "InvalidCaseData", "InvalidCommand", "InvalidEffectiveTime", "InvalidTrigger", "Problem", "RoleNotAllowed", "UnknownWorkflow",
     ), "engine.errors"),
@@ -40,7 +40,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "CalendarError", "CaseError", "CaseExists", "CaseNotFound", "CaseView", "CaseclockError", "Clock",
+    "AmbiguousCase", "CalendarError", "CaseError", "CaseExists", "CaseNotFound", "CaseView", "CaseclockError", "Clock",
     "ConditionNotMet", "ConflictError", "DatabaseError", "DeadlineView", "DefinitionError", "DeploymentError", "Engine", "HistoryEntry",
     "IdempotencyMismatch", "InvalidCaseData", "InvalidCommand", "InvalidEffectiveTime", "InvalidTrigger", "Nation", "Outcome",
     "OverdueItem", "Problem", "Registry", "RoleNotAllowed", "SimulatedClock", "Store", "SystemClock",

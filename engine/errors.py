@@ -102,6 +102,14 @@ class CaseNotFound(CaseError):
         super().__init__(case_ref, "no such case")
 
 
+class AmbiguousCase(CaseError):
+    """The reference names cases of several authorities and the caller named none."""
+
+    def __init__(self, case_ref: str, authorities: list[str]):
+        self.authorities = authorities
+        super().__init__(case_ref, f"cases of several authorities ({', '.join(authorities)}) have this reference; name the authority")
+
+
 class CaseExists(CaseError):
     def __init__(self, case_ref: str):
         super().__init__(case_ref, "a case with this reference already exists")

@@ -12,6 +12,8 @@ database file's mode).
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import re
 from dataclasses import dataclass
@@ -145,9 +147,38 @@ def migrate(database: Database, revision: str = "head") -> None:
         return
     from alembic import command
 
-    cfg = alembic_config(database)
-    with database.writer.begin() as conn:
-        if database.dialect == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(72731)"))
-        cfg.attributes["connection"] = conn
+    with _migration(database) as cfg:
         command.upgrade(cfg, revision)
+
+
+def downgrade(database: Database, revision: str) -> None:
+    """Take the schema back to `revision` (for rehearsing an upgrade on an old schema)."""
+    from alembic import command
+
+    with _migration(database) as cfg:
+        command.downgrade(cfg, revision)
+
+
+@contextlib.contextmanager
+def _migration(database: Database):
+    """An Alembic config bound to one writer transaction, serialised across processes."""
+    cfg = alembic_config(database)
+    with database.writer.connect() as conn:
+        sqlite = database.dialect == "sqlite"
+        if sqlite:
+            # SQLite changes a constraint by rebuilding the table; with foreign keys enforced,
+            # dropping the old table would fail for the rows that reference it. The pragma only
+            # takes effect outside a transaction, so it is set on the driver connection before
+            # the migration's transaction begins, and the references are checked before commit.
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                if database.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(72731)"))
+                cfg.attributes["connection"] = conn
+                yield cfg
+                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("a migration left rows whose references do not resolve; nothing was changed")
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from .types import UTCDateTime
@@ -38,12 +38,25 @@ class DefinitionRow(SQLModel, table=True):
 
 
 class CaseRow(SQLModel, table=True):
+    """A case under the host system's reference. References are unique within an authority
+    (two authorities' systems may both number a case 1234); cases with no authority share one
+    namespace. `child_ref`, `assigned_to` and `team` are host-system ids: who the case is about
+    and who holds it (the IRO or conference chair, and their team)."""
+
     __tablename__ = "cases"
+    __table_args__ = (
+        Index("uq_cases_authority_ref", "authority", "case_ref", unique=True),
+        Index("uq_cases_ref_without_authority", "case_ref", unique=True,
+              sqlite_where=text("authority IS NULL"), postgresql_where=text("authority IS NULL")),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    case_ref: str = Field(unique=True, max_length=128)
+    case_ref: str = Field(index=True, max_length=128)
     workflow: str = Field(index=True, max_length=64)
     version: str = Field(max_length=32)
     authority: str | None = Field(default=None, max_length=64)
+    child_ref: str | None = Field(default=None, index=True, max_length=128)
+    assigned_to: str | None = Field(default=None, index=True, max_length=128)
+    team: str | None = Field(default=None, index=True, max_length=64)
     state: str = Field(index=True, max_length=64)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     opened_at: dt.datetime = Field(sa_type=UTCDateTime)
@@ -60,7 +73,7 @@ class TransitionRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
     seq: int
-    kind: str = Field(max_length=16)  # open | trigger | expiry | recompute
+    kind: str = Field(max_length=16)  # open | trigger | expiry | recompute | reassign
     trigger: str = Field(max_length=64)
     from_state: str | None = Field(default=None, max_length=64)
     to_state: str = Field(max_length=64)

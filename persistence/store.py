@@ -23,7 +23,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlmodel import Session
 
-from engine.errors import CaseExists, ConflictError, DatabaseError
+from engine.errors import AmbiguousCase, CaseExists, ConflictError, DatabaseError
 
 from .db import Database, connect, migrate
 from .models import (
@@ -53,6 +53,9 @@ class CaseSnapshot:
     closed_at: dt.datetime | None
     row_version: int
     deadlines: tuple[DeadlineRow, ...]  # open ones only
+    child_ref: str | None = None
+    assigned_to: str | None = None
+    team: str | None = None
 
     def open_deadline(self, name: str) -> DeadlineRow | None:
         return next((d for d in self.deadlines if d.name == name), None)
@@ -106,6 +109,8 @@ class Change:
     workflow: str = ""
     version: str = ""
     authority: str | None = None
+    child_ref: str | None = None  # set at open
+    assignment: dict[str, str | None] | None = None  # at open, or a reassign: assigned_to, team
     state: str | None = None  # None: the case row is not touched
     data: dict[str, Any] | None = None
     effective_at: dt.datetime | None = None
@@ -204,8 +209,16 @@ class Store:
     def read(self) -> Session:
         return Session(self.db.reader, expire_on_commit=False)
 
-    def case(self, case_ref: str) -> CaseSnapshot | None:
-        return self._snapshot(CASES.c.case_ref == case_ref)
+    def case(self, case_ref: str, authority: str | None = None) -> CaseSnapshot | None:
+        """The case with this reference in `authority`; with no authority, in any authority (a
+        reference held by cases of several authorities is AmbiguousCase: name the authority)."""
+        if authority is not None:
+            return self._snapshot(and_(CASES.c.case_ref == case_ref, CASES.c.authority == authority))
+        with self.db.reader.connect() as conn:
+            found = conn.execute(select(CASES.c.id, CASES.c.authority).where(CASES.c.case_ref == case_ref).limit(5)).all()
+        if len(found) > 1:
+            raise AmbiguousCase(case_ref, sorted(a or "(none)" for _id, a in found))
+        return self._snapshot(CASES.c.id == found[0].id) if found else None
 
     def case_by_id(self, case_id: int) -> CaseSnapshot | None:
         return self._snapshot(CASES.c.id == case_id)
@@ -225,6 +238,7 @@ class Store:
             authority=row.authority, state=row.state, data=dict(row.data), opened_at=row.opened_at,
             last_effective_at=row.last_effective_at, closed_at=row.closed_at,
             row_version=row.row_version, deadlines=tuple(deadlines),
+            child_ref=row.child_ref, assigned_to=row.assigned_to, team=row.team,
         )
 
     def deadlines(self, case_id: int) -> list[DeadlineRow]:
@@ -381,14 +395,16 @@ class Store:
         case_id = change.case_id
         new_version = change.expected_row_version + (1 if change.transition is not None else 0)
         if case_id is None:
-            if conn.execute(select(CASES.c.id).where(CASES.c.case_ref == change.case_ref)).first():
+            same_authority = CASES.c.authority.is_(None) if change.authority is None else CASES.c.authority == change.authority
+            if conn.execute(select(CASES.c.id).where(CASES.c.case_ref == change.case_ref, same_authority)).first():
                 raise CaseExists(change.case_ref)
             try:
                 case_id = conn.execute(insert(CASES).values(
                     case_ref=change.case_ref, workflow=change.workflow, version=change.version,
                     authority=change.authority, state=change.state, data=change.data or {},
                     opened_at=change.effective_at, last_effective_at=change.effective_at,
-                    closed_at=change.closed_at, row_version=1,
+                    closed_at=change.closed_at, row_version=1, child_ref=change.child_ref,
+                    **(change.assignment or {}),
                 ).returning(CASES.c.id)).scalar_one()
             except IntegrityError:
                 raise CaseExists(change.case_ref) from None
@@ -397,6 +413,8 @@ class Store:
             values: dict[str, Any] = {"row_version": new_version, "last_effective_at": change.effective_at}
             if change.state is not None:
                 values.update(state=change.state, data=change.data, closed_at=change.closed_at)
+            if change.assignment is not None:
+                values.update(change.assignment)
             moved = conn.execute(
                 update(CASES).where(CASES.c.id == case_id, CASES.c.row_version == change.expected_row_version).values(**values)
             ).rowcount

@@ -9,9 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-from alembic import command
 
-from persistence.db import alembic_config, connect, migrate
+from persistence.db import connect, downgrade, migrate
 from persistence.models import TransitionRow
 
 from .conftest import at, d
@@ -109,14 +108,15 @@ def test_an_existing_database_upgrades_to_a_stored_nation_with_nothing_lost(tmp_
     engine.open_case("cla_review", "CLA-1", at=at("2026-01-05"), data={"became_looked_after": "2026-01-02"})
     tables = ("cases", "transitions", "deadlines", "reminders", "outbox", "definitions")
 
+    old_case_columns = ("id, case_ref, workflow, version, authority, state, data, opened_at, last_effective_at, "
+                        "closed_at, row_version")
+
     def contents():
         with store.db.reader.connect() as conn:
-            return {t: conn.execute(text(f"SELECT * FROM {t} ORDER BY 1")).all() for t in tables}
+            return {t: conn.execute(text(f"SELECT {old_case_columns if t == 'cases' else '*'} FROM {t} ORDER BY 1")).all()
+                    for t in tables}
 
-    with store.db.writer.begin() as conn:  # back to the schema as it was before
-        cfg = alembic_config(store.db)
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0002")
+    downgrade(store.db, "0002")  # back to the schema as it was before
     with store.db.reader.connect() as conn:
         assert "deployment" not in {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
     before = contents()
@@ -129,4 +129,43 @@ def test_an_existing_database_upgrades_to_a_stored_nation_with_nothing_lost(tmp_
     assert contents() == before
     # 30 Dec 2025 + 5 working days in England and Wales: 31, 2, 5, 6, 7 January
     assert after.case("DRP-1").deadline("stage_1_response").due_on == d("2026-01-07")
+    store.close()
+
+
+def test_an_existing_database_gains_case_ownership_and_per_authority_references(tmp_path, registry, clock):
+    """Upgrading a database from before case ownership keeps every row and leaves the new
+    columns empty; afterwards two authorities may each hold a case numbered alike, while one
+    authority (or the cases with none) still may not."""
+    from engine.errors import AmbiguousCase, CaseExists
+    from engine.runtime.engine import Engine
+    from persistence.store import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'old.db'}")
+    Engine(store, registry, clock=clock).open_case("drp", "DRP-1", at=at("2025-12-29"),
+                                                    data={"theme": "safety", "concern": "x"})
+    Engine(store, registry, clock=clock, authority="sunderland").open_case(
+        "cla_review", "CLA-1", at=at("2026-01-05"), data={"became_looked_after": "2026-01-02"})
+    downgrade(store.db, "0003")
+    with store.db.reader.connect() as conn:
+        before = conn.execute(text("SELECT * FROM cases ORDER BY id")).all()
+        others = {t: conn.execute(text(f"SELECT * FROM {t} ORDER BY 1")).all() for t in ("transitions", "deadlines")}
+    migrate(store.db)
+    with store.db.reader.connect() as conn:
+        after = conn.execute(text("SELECT * FROM cases ORDER BY id")).all()
+        assert {t: conn.execute(text(f"SELECT * FROM {t} ORDER BY 1")).all() for t in others} == others
+    assert [tuple(row) for row in after] == [tuple(row) + (None, None, None) for row in before]
+
+    sunderland = Engine(store, registry, clock=clock, authority="sunderland")
+    gateshead = Engine(store, registry, clock=clock, authority="gateshead")
+    gateshead.open_case("cla_review", "CLA-1", at=at("2026-01-06"), data={"became_looked_after": "2026-01-02"},
+                        child_ref="P-77")
+    assert gateshead.case("CLA-1").child_ref == "P-77"
+    assert sunderland.case("CLA-1").child_ref is None
+    with pytest.raises(CaseExists):
+        sunderland.open_case("cla_review", "CLA-1", at=at("2026-01-06"), data={"became_looked_after": "2026-01-02"})
+    with pytest.raises(CaseExists):
+        Engine(store, registry, clock=clock).open_case("drp", "DRP-1", at=at("2026-01-06"),
+                                                        data={"theme": "safety", "concern": "x"})
+    with pytest.raises(AmbiguousCase, match="gateshead, sunderland"):
+        Engine(store, registry, clock=clock).case("CLA-1")
     store.close()

@@ -1,7 +1,9 @@
 """A thin REST layer over the Engine (FastAPI), with the timer worker embedded.
 
-    POST /cases                      {workflow, case_ref, at, data, state, actor, reason, idempotency_key}
+    POST /cases                      {workflow, case_ref, at, data, state, actor, reason, idempotency_key,
+                                      child_ref, assigned_to, team}
     POST /cases/{ref}/events         {trigger, at, actor, role, reason, data, idempotency_key, expected_version}
+    POST /cases/{ref}/reassign       {assigned_to, team, at, actor, reason, idempotency_key}
     GET  /cases/{ref}                state, data, deadlines
     GET  /cases/{ref}/history
     GET  /overdue?at=...
@@ -54,6 +56,19 @@ class OpenCase(BaseModel):
     at: str | None = None
     data: dict[str, Any] | None = None
     state: str | None = None
+    actor: str = "api"
+    reason: str | None = None
+    idempotency_key: str | None = None
+    child_ref: str | None = None
+    assigned_to: str | None = None
+    team: str | None = None
+
+
+class Reassignment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    assigned_to: str | None
+    team: str | None = None
+    at: str | None = None
     actor: str = "api"
     reason: str | None = None
     idempotency_key: str | None = None
@@ -152,10 +167,17 @@ def create_app(engine, worker=None) -> FastAPI:
     @app.post("/cases", status_code=201)
     def open_case(body: OpenCase) -> dict[str, Any]:
         view = engine.open_case(body.workflow, body.case_ref, at=moment(body.at), data=body.data, state=body.state,
-                                actor=body.actor, reason=body.reason, idempotency_key=body.idempotency_key)
+                                actor=body.actor, reason=body.reason, idempotency_key=body.idempotency_key,
+                                child_ref=body.child_ref, assigned_to=body.assigned_to, team=body.team)
         if worker is not None:
             worker.wake()  # a backdated case may open a deadline that is already due
         return view.to_dict()
+
+    @app.post("/cases/{case_ref}/reassign")
+    def reassign(case_ref: str, body: Reassignment) -> dict[str, Any]:
+        result = engine.reassign(case_ref, assigned_to=body.assigned_to, team=body.team, at=moment(body.at),
+                                 actor=body.actor, reason=body.reason, idempotency_key=body.idempotency_key)
+        return {"outcome": result.to_dict(), "case": engine.case(case_ref).to_dict()}
 
     @app.post("/cases/{case_ref}/events")
     def fire(case_ref: str, body: Event) -> dict[str, Any]:

@@ -231,12 +231,16 @@ def open_case(
     actor: Annotated[str, typer.Option(help="Who recorded it")] = "cli",
     reason: Annotated[Optional[str], typer.Option(help="Why")] = None,
     key: Annotated[Optional[str], typer.Option("--key", help="Idempotency key")] = None,
+    child: Annotated[Optional[str], typer.Option("--child", help="The child's person id in the host system")] = None,
+    assigned_to: Annotated[Optional[str], typer.Option("--assigned-to", help="The IRO or chair holding the case (host user id)")] = None,
+    team: Annotated[Optional[str], typer.Option("--team", help="Their team")] = None,
     create: Annotated[bool, typer.Option("--create", help=_CREATE_OPTION)] = False,
 ) -> None:
     """Open a case of WORKFLOW under the host system's CASE_REF."""
     engine = build_engine(create=may_create(create))
     view = engine.open_case(workflow, case_ref, at=at, data=parse_sets(set_), state=at_state,
-                            actor=actor, reason=reason, idempotency_key=key)
+                            actor=actor, reason=reason, idempotency_key=key,
+                            child_ref=child, assigned_to=assigned_to, team=team)
     out.print(f"{view.case_ref}: opened {view.workflow} at {view.state}")
     _print_deadlines(view)
 
@@ -262,6 +266,24 @@ def fire(
 
 
 @app.command()
+def reassign(
+    case_ref: str,
+    assigned_to: Annotated[Optional[str], typer.Option("--to", help="The IRO or chair now holding the case (host user id)")] = None,
+    team: Annotated[Optional[str], typer.Option("--team", help="Their team")] = None,
+    at: Annotated[Optional[dt.datetime], at_option("When it happened (default: now)")] = None,
+    actor: Annotated[str, typer.Option(help="Who recorded it")] = "cli",
+    reason: Annotated[Optional[str], typer.Option(help="Why")] = None,
+    key: Annotated[Optional[str], typer.Option("--key", help="Idempotency key")] = None,
+) -> None:
+    """Hand a case to another IRO or chair; recorded in its history (an option left out is cleared)."""
+    engine = build_engine()
+    result = engine.reassign(case_ref, assigned_to=assigned_to, team=team, at=at, actor=actor, reason=reason,
+                             idempotency_key=key)
+    note = " (already recorded under this key)" if result.replayed else ""
+    out.print(f"{case_ref}: assigned to {assigned_to or 'nobody'}" + (f" ({team})" if team else "") + note)
+
+
+@app.command()
 def show(case_ref: str, as_json: Annotated[bool, typer.Option("--json", help="Stable JSON")] = False) -> None:
     """A case: state, data, deadlines and history."""
     from rich.table import Table
@@ -273,6 +295,7 @@ def show(case_ref: str, as_json: Annotated[bool, typer.Option("--json", help="St
         body = {
             "case_ref": view.case_ref, "workflow": view.workflow, "version": view.version,
             "authority": view.authority, "state": view.state,
+            "child_ref": view.child_ref, "assigned_to": view.assigned_to, "team": view.team,
             "data": view.to_dict()["data"],
             "deadlines": [d.to_dict() for d in view.deadlines],
             "history": [h.to_dict() for h in history],
@@ -280,6 +303,10 @@ def show(case_ref: str, as_json: Annotated[bool, typer.Option("--json", help="St
         emit_json(body)
         return
     out.print(f"[bold]{view.case_ref}[/bold]  {view.workflow} (version {view.version})  state: [bold]{view.state}[/bold]")
+    owner = [f"{label}: {value}" for label, value in (("child", view.child_ref), ("assigned to", view.assigned_to),
+                                                       ("team", view.team)) if value]
+    if owner:
+        out.print("  " + "  ".join(owner))
     for k, v in view.data.items():
         out.print(f"  {k}: {v}")
     _print_deadlines(view, all_=True)

@@ -65,6 +65,7 @@ from engine.runtime.views import (
 log = structlog.get_logger("caseclock.engine")
 
 SYSTEM = "system"
+REASSIGN = "reassign"  # the trigger and kind of a reassignment in history
 _FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 
 
@@ -105,16 +106,24 @@ class Engine:
         actor: str = SYSTEM,
         reason: str | None = None,
         idempotency_key: str | None = None,
+        child_ref: str | None = None,
+        assigned_to: str | None = None,
+        team: str | None = None,
     ) -> CaseView:
         """Open a case of `workflow` under the host system's reference, at its initial state or
-        at another state the workflow allows cases to be opened at."""
+        at another state the workflow allows cases to be opened at. `child_ref` is the host
+        system's person id of the child; `assigned_to` and `team` who holds the case."""
         case_ref = inputs.case_ref(case_ref)
         _check_command(case_ref, actor, reason, idempotency_key, workflow=workflow, state=state)
+        owner = {field: inputs.host_id(case_ref, field, value)
+                 for field, value in (("child_ref", child_ref), ("assigned_to", assigned_to), ("team", team))}
         if idempotency_key and self._replay(idempotency_key, case_ref, OPEN_TRIGGER):
             return self.case(case_ref)
         wf = self.registry.get(workflow)
         at = self._effective(case_ref, at, None)
         change = self._plan_open(wf, case_ref, at, data, state, actor, reason, idempotency_key, self.authority)
+        change.child_ref = owner["child_ref"]
+        change.assignment = {"assigned_to": owner["assigned_to"], "team": owner["team"]}
         self._write(change, idempotency_key, case_ref, OPEN_TRIGGER)
         log.info("case opened", case_ref=case_ref, workflow=wf.name, version=wf.version, to_state=change.state,
                  deadlines=[n.row.name for n in change.openings])
@@ -176,6 +185,38 @@ class Engine:
                  from_state=t.from_state, to_state=t.to_state, version=wf.version)
         return Outcome(case_ref, trigger, t.from_state, t.to_state, at, t.seq)
 
+    def reassign(
+        self,
+        case_ref: str,
+        *,
+        assigned_to: str | None,
+        team: str | None = None,
+        at: dt.datetime | None = None,
+        actor: str = SYSTEM,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Outcome:
+        """Hand a case to another IRO or chair (and team). Recorded in history like any event;
+        the state and deadlines do not change. None clears the field."""
+        case_ref = inputs.case_ref(case_ref)
+        _check_command(case_ref, actor, reason, idempotency_key)
+        assignment = {"assigned_to": inputs.host_id(case_ref, "assigned_to", assigned_to),
+                      "team": inputs.host_id(case_ref, "team", team)}
+        if idempotency_key:
+            replay = self._replay(idempotency_key, case_ref, REASSIGN)
+            if replay is not None:
+                return replay
+        snap = self._snapshot(case_ref)
+        wf = self._workflow(snap.version)
+        at = self._effective(case_ref, at, snap)
+        transition = self._transition_row(REASSIGN, REASSIGN, snap.state, snap.state, at, actor, reason,
+                                          {k: v for k, v in assignment.items() if v is not None}, idempotency_key, wf)
+        change = Change(case_ref=case_ref, case_id=snap.id, expected_row_version=snap.row_version,
+                        authority=snap.authority, effective_at=at, transition=transition, assignment=assignment)
+        self._write(change, idempotency_key, case_ref, REASSIGN)
+        log.info("case reassigned", case_ref=case_ref, workflow=wf.name)
+        return Outcome(case_ref, REASSIGN, snap.state, snap.state, at, transition.seq)
+
     @property
     def calendar(self) -> WorkingCalendar:
         """The calendar of cases with no authority (the deployment's)."""
@@ -193,6 +234,7 @@ class Engine:
             state=snap.state, data=from_json(wf, snap.data), opened_at=snap.opened_at, closed_at=snap.closed_at,
             row_version=snap.row_version,
             deadlines=[_deadline_view(d, self._overdue_by(d, now, calendar)) for d in self.store.deadlines(snap.id)],
+            child_ref=snap.child_ref, assigned_to=snap.assigned_to, team=snap.team,
         )
 
     @staticmethod
@@ -216,7 +258,8 @@ class Engine:
         today = local_date(at)
         return [
             OverdueItem(c.case_ref, c.workflow, c.state, d.name, d.title, d.due_on,
-                        self.calendars.of(c.authority).working_days_between(d.due_on, today), d.role, d.source)
+                        self.calendars.of(c.authority).working_days_between(d.due_on, today), d.role, d.source,
+                        c.child_ref, c.assigned_to, c.team)
             for d, c in self.store.open_deadlines_due(due_before=at)
         ]
 
@@ -233,7 +276,7 @@ class Engine:
             if d.due_on <= horizons.get(c.authority, d.due_on):
                 items.append(UpcomingItem(c.case_ref, c.workflow, c.state, d.name, d.title, d.due_on,
                                           self.calendars.of(c.authority).working_days_between(today, d.due_on),
-                                          d.role, d.source))
+                                          d.role, d.source, c.child_ref, c.assigned_to, c.team))
         return items
 
     def explain(self, case_ref: str) -> list[Explanation]:
@@ -485,7 +528,7 @@ class Engine:
     def _plan_start(self, start, snap: CaseSnapshot, trigger: str, at: dt.datetime, merged: dict[str, Any]) -> Change:
         """The opening of a case of another workflow, written with the transition that caused it."""
         names = {"case_ref": snap.case_ref, "seq": snap.row_version + 1, "trigger": trigger}
-        child_ref = inputs.case_ref(start.case_ref.format(**names))
+        new_ref = inputs.case_ref(start.case_ref.format(**names))
         known = collections.defaultdict(str, {k: ("" if v is None else v) for k, v in to_json(merged).items()})
         values = {}
         for key, value in start.data.items():
@@ -495,9 +538,13 @@ class Engine:
                 value = value.format_map(known)
             values[key] = value
         wf = self.registry.get(start.workflow)
-        # the new case belongs to the same authority, and is counted on the same calendar
-        return self._plan_open(wf, child_ref, at, values, start.state, SYSTEM,
-                               f"opened by '{trigger}' on {snap.case_ref}", None, snap.authority)
+        # the new case is about the same child, held by the same IRO and team, and belongs to the
+        # same authority (so it is counted on the same calendar)
+        change = self._plan_open(wf, new_ref, at, values, start.state, SYSTEM,
+                                 f"opened by '{trigger}' on {snap.case_ref}", None, snap.authority)
+        change.child_ref = snap.child_ref
+        change.assignment = {"assigned_to": snap.assigned_to, "team": snap.team}
+        return change
 
     def _deadline_changes(self, wf: Workflow, case_ref: str, open_rows: list[DeadlineRow], source: str | None,
                           dest: str, trigger: str, internal: bool, at: dt.datetime, data: dict[str, Any],
@@ -598,7 +645,7 @@ class Engine:
         return Outcome(ref, t.trigger, t.from_state, t.to_state, t.effective_at, t.seq, replayed=True)
 
     def _snapshot(self, case_ref: str) -> CaseSnapshot:
-        snap = self.store.case(inputs.case_ref(case_ref))
+        snap = self.store.case(inputs.case_ref(case_ref), self.authority)
         if snap is None:
             raise CaseNotFound(case_ref)
         return snap

@@ -16,6 +16,7 @@ CASE_REF_MAX = CaseRow.__table__.c.case_ref.type.length
 ACTOR_MAX = TransitionRow.__table__.c.actor.type.length
 KEY_MAX = TransitionRow.__table__.c.idempotency_key.type.length
 NAME_MAX = TransitionRow.__table__.c.trigger.type.length  # workflow, state, trigger and role names
+HOST_ID_MAX = {field: CaseRow.__table__.c[field].type.length for field in ("child_ref", "assigned_to", "team")}
 
 
 def case_ref(value: str | None) -> str:
@@ -58,3 +59,16 @@ def reason(ref: str, value: str | None) -> None:
     problem = text_problem(value)
     if problem:
         raise InvalidCommand(ref, f"reason {problem}")
+
+
+def host_id(ref: str, field: str, value: str | None) -> str | None:
+    """A host-system id (child_ref, assigned_to, team), stripped; None or empty: not given."""
+    if value is None:
+        return None
+    text = value.strip() if isinstance(value, str) else ""
+    limit = HOST_ID_MAX[field]
+    if isinstance(value, str) and not text:
+        return None
+    if not text or len(text) > limit or not text.isprintable():
+        raise InvalidCommand(ref, f"{field} must be 1-{limit} printable characters")
+    return text

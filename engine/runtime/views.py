@@ -85,6 +85,9 @@ class CaseView(_View):
     closed_at: dt.datetime | None
     row_version: int
     deadlines: list[DeadlineView] = field(default_factory=list)
+    child_ref: str | None = None  # the host system's person id
+    assigned_to: str | None = None  # the IRO or conference chair holding the case
+    team: str | None = None
 
     @property
     def open_deadlines(self) -> list[DeadlineView]:
@@ -122,6 +125,9 @@ class OverdueItem(_View):
     working_days_overdue: int
     role: str | None
     source: str
+    child_ref: str | None = None
+    assigned_to: str | None = None
+    team: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,9 @@ class UpcomingItem(_View):
     working_days_left: int
     role: str | None
     source: str
+    child_ref: str | None = None
+    assigned_to: str | None = None
+    team: str | None = None
 
 
 @dataclass
