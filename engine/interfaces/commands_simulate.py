@@ -73,8 +73,8 @@ def simulate(
     with Progress(*columns) as bar:
         task = bar.add_task(f"{label} {year}/{(year + 1) % 100:02d}: planning", total=None)
 
-        def total(n: int) -> None:
-            bar.update(task, total=n, description=f"{label} {year}/{(year + 1) % 100:02d}")
+        def total(n: int) -> None:   # each authority's events, as it is planned
+            bar.update(task, total=(bar.tasks[0].total or 0) + n, description=f"{label} {year}/{(year + 1) % 100:02d}")
 
         def step(n: int, moment: dt.datetime) -> None:
             bar.update(task, advance=n, description=f"{label} {moment.astimezone(LONDON):%d %b %Y}")

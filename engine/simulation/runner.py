@@ -38,7 +38,7 @@ def _midnight_after(moment: dt.datetime) -> dt.datetime:
 
 
 def run(events: list[Event], engines: dict[str, Engine], clock: SimulatedClock, end: dt.datetime,
-        progress: Callable[[int, dt.datetime], None] | None = None, open_extra: Callable[[Event], dict] | None = None) -> RunReport:
+        progress: Callable[[int, dt.datetime], None] | None = None) -> RunReport:
     """Apply `events` (sorted by time) through `engines` (one per authority, sharing a store and
     `clock`), ticking the timers at each midnight up to `end`."""
     report = RunReport()
@@ -70,7 +70,7 @@ def run(events: list[Event], engines: dict[str, Engine], clock: SimulatedClock, 
                 raise CaseError(e.case_ref, "its dispute was never started")
             if e.trigger == "open":
                 engine.open_case(e.workflow, case_ref, at=e.at, data=e.data, state=e.state, actor=e.actor,
-                                 **(open_extra(e) if open_extra else {}))
+                                 child_ref=e.child_ref, assigned_to=e.assigned_to, team=e.team)
             else:
                 outcome = engine.fire(case_ref, e.trigger, at=e.at, actor=e.actor, role=e.role, data=e.data)
                 if e.starts:
@@ -102,8 +102,13 @@ def simulate(database: Path, shapes: list, year: int, seed: int, *, children: in
              cp_cases: int | None = None, drps: int | None = None, late_rate: float | None = None,
              escalation_rate: float | None = None, progress_total: Callable[[int], None] | None = None,
              progress: Callable[[int, dt.datetime], None] | None = None) -> Simulation:
-    """Generate each authority's year and run all of them, in one time order, into a new SQLite
-    file at `database` (which must not exist)."""
+    """Generate each authority's year and run it into a new SQLite file at `database`.
+
+    Authorities run one after another, each on its own simulated clock from the start of its
+    warm-up: cases of one authority never touch another's, and every deadline of an authority
+    run earlier is due after the year's end by the time the next starts, so the store-wide
+    timer ticks of one never fire another's. Only one authority's plan is held in memory at a
+    time (for more than one, each plan's events are dropped once they have run)."""
     from persistence.store import Store
 
     from engine.language.bundled import bundled_dir
@@ -115,33 +120,26 @@ def simulate(database: Path, shapes: list, year: int, seed: int, *, children: in
     url = f"sqlite:///{database}"
     store = Store.open(url, create=True)
     warm = start - dt.timedelta(days=366)
-    clock = SimulatedClock(warm)
-    engines: dict[str, Engine] = {}
     plans = []
+    report = RunReport()
     try:
         for shape in shapes:
+            clock = SimulatedClock(warm)
             registry = Registry.load([bundled_dir("workflows")], authority=shape.name)
             engine = Engine(store, registry, WorkingCalendar(), clock, authority=shape.name)
-            engines[shape.name] = engine
             workflows = {name: registry.get(name) for name in ("cla_review", "child_protection", "drp")}
-            plans.append(generate(shape, workflows, engine.calendars.of(shape.name), year, seed,
-                                  children=children, cp_cases=cp_cases, drps=drps,
-                                  late_rate=late_rate, escalation_rate=escalation_rate))
-        events = sorted((e for p in plans for e in p.events), key=lambda e: (e.at, e.order, e.authority))
-        if progress_total:
-            progress_total(len(events))
-        report = run(events, engines, clock, end, progress, open_extra=_open_extra(engines))
+            plan = generate(shape, workflows, engine.calendars.of(shape.name), year, seed,
+                            children=children, cp_cases=cp_cases, drps=drps,
+                            late_rate=late_rate, escalation_rate=escalation_rate)
+            if progress_total:
+                progress_total(len(plan.events))
+            part = run(plan.events, {shape.name: engine}, clock, end, progress)
+            for name in ("events", "ticks", "timers_fired", "expired", "reminders"):
+                setattr(report, name, getattr(report, name) + getattr(part, name))
+            report.failures.extend(part.failures)
+            if len(shapes) > 1:
+                plan.events = []
+            plans.append(plan)
     finally:
         store.close()
     return Simulation(url, start, end, plans, report)
-
-
-def _open_extra(engines: dict[str, Engine]) -> Callable[[Event], dict] | None:
-    """The child, IRO and team of a case, where the engine records them."""
-    import inspect
-
-    engine = next(iter(engines.values()))
-    accepted = inspect.signature(engine.open_case).parameters
-    if "child_ref" not in accepted:
-        return None
-    return lambda e: {k: getattr(e, k) for k in ("child_ref", "assigned_to", "team") if k in accepted}
