@@ -21,6 +21,9 @@ from engine.simulation.profiles import PROFILES, national, shape
 from engine.simulation.runner import simulate
 from engine.simulation.summary import summarise
 
+# one worker runs the whole module, so the simulated year of the fixture is run once
+pytestmark = pytest.mark.xdist_group(name="simulation")
+
 REPO = Path(__file__).resolve().parent.parent
 LATE, ESCALATION = 0.3, 0.45
 
