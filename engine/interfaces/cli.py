@@ -428,6 +428,11 @@ def demo(
     run(database, out)
 
 
+from engine.interfaces import commands_simulate  # noqa: E402  (typer alone: the simulation loads when it runs)
+
+app.command("simulate")(commands_simulate.simulate)
+
+
 # ---- timers, notifications and the REST service ---------------------------------------------
 
 

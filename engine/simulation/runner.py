@@ -1,0 +1,145 @@
+"""Drive a plan through the real engine, store and timers on a simulated clock.
+
+Nothing sleeps and nothing goes around the engine: each planned event is an `open_case` or a
+`fire` with its effective time, the clock is moved to that time first (the engine refuses
+events in its future), and at every London midnight in between the engine's own `tick` runs
+the expiries and reminders then due - the same path the worker takes. A deadline is due at the
+end of its day, so a midnight tick fires it at its due time, before the next day's events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from engine.errors import CaseError
+from engine.runtime.engine import Engine
+from engine.time.calendar import LONDON
+from engine.time.clock import SimulatedClock
+
+from engine.simulation.generator import Event
+
+
+@dataclass
+class RunReport:
+    events: int = 0
+    ticks: int = 0
+    timers_fired: int = 0
+    expired: int = 0
+    reminders: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def _midnight_after(moment: dt.datetime) -> dt.datetime:
+    day = moment.astimezone(LONDON).date() + dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(), tzinfo=LONDON)
+
+
+def run(events: list[Event], engines: dict[str, Engine], clock: SimulatedClock, end: dt.datetime,
+        progress: Callable[[int, dt.datetime], None] | None = None) -> RunReport:
+    """Apply `events` (sorted by time) through `engines` (one per authority, sharing a store and
+    `clock`), ticking the timers at each midnight up to `end`."""
+    report = RunReport()
+    refs: dict[str, str] = {}          # token of a starting event -> the dispute it started
+    timer_engine = next(iter(engines.values()))
+    next_tick = _midnight_after(events[0].at) if events else end
+    done = 0
+
+    def tick_until(moment: dt.datetime) -> None:
+        nonlocal next_tick
+        while next_tick <= moment:
+            clock.set(next_tick)
+            t = timer_engine.tick(next_tick)
+            report.ticks += 1
+            report.timers_fired += t.fired
+            report.expired += t.expired
+            report.reminders += t.reminders
+            report.failures.extend(f"timer {f['case_ref']} {f['deadline']}: {f['reason']}" for f in t.failed)
+            next_tick = _midnight_after(next_tick)
+
+    for e in events:
+        tick_until(e.at)
+        if e.at > clock.now():
+            clock.set(e.at)
+        engine = engines[e.authority]
+        case_ref = refs.get(e.case_ref) if e.token_case else e.case_ref
+        try:
+            if case_ref is None:
+                raise CaseError(e.case_ref, "its dispute was never started")
+            if e.trigger == "open":
+                engine.open_case(e.workflow, case_ref, at=e.at, data=e.data, state=e.state, actor=e.actor,
+                                 child_ref=e.child_ref, assigned_to=e.assigned_to, team=e.team)
+            else:
+                outcome = engine.fire(case_ref, e.trigger, at=e.at, actor=e.actor, role=e.role, data=e.data)
+                if e.starts:
+                    refs[e.starts] = f"{case_ref}-DRP-{outcome.seq}"
+        except CaseError as exc:
+            report.failures.append(f"{e.at.isoformat()} {case_ref or e.case_ref} {e.trigger}: {exc}")
+        report.events += 1
+        done += 1
+        if progress and done % 100 == 0:
+            progress(100, e.at)
+    if progress and events:
+        progress(done % 100, events[-1].at)
+    tick_until(end)
+    if end > clock.now():
+        clock.set(end)
+    return report
+
+
+@dataclass
+class Simulation:
+    database_url: str
+    start: dt.datetime
+    end: dt.datetime
+    plans: list
+    report: RunReport
+
+
+def simulate(database: Path, shapes: list, year: int, seed: int, *, children: int | None = None,
+             cp_cases: int | None = None, drps: int | None = None, late_rate: float | None = None,
+             escalation_rate: float | None = None, progress_total: Callable[[int], None] | None = None,
+             progress: Callable[[int, dt.datetime], None] | None = None) -> Simulation:
+    """Generate each authority's year and run it into a new SQLite file at `database`.
+
+    Authorities run one after another, each on its own simulated clock from the start of its
+    warm-up: cases of one authority never touch another's, and every deadline of an authority
+    run earlier is due after the year's end by the time the next starts, so the store-wide
+    timer ticks of one never fire another's. Only one authority's plan is held in memory at a
+    time (for more than one, each plan's events are dropped once they have run)."""
+    from persistence.store import Store
+
+    from engine.language.bundled import bundled_dir
+    from engine.language.registry import Registry
+    from engine.simulation.generator import generate, year_bounds
+    from engine.time.calendar import WorkingCalendar
+
+    start, end = year_bounds(year)
+    url = f"sqlite:///{database}"
+    store = Store.open(url, create=True)
+    warm = start - dt.timedelta(days=366)
+    plans = []
+    report = RunReport()
+    try:
+        for shape in shapes:
+            clock = SimulatedClock(warm)
+            registry = Registry.load([bundled_dir("workflows")], authority=shape.name)
+            engine = Engine(store, registry, WorkingCalendar(), clock, authority=shape.name)
+            workflows = {name: registry.get(name) for name in ("cla_review", "child_protection", "drp")}
+            plan = generate(shape, workflows, engine.calendars.of(shape.name), year, seed,
+                            children=children, cp_cases=cp_cases, drps=drps,
+                            late_rate=late_rate, escalation_rate=escalation_rate)
+            if progress_total:
+                progress_total(len(plan.events))
+            part = run(plan.events, {shape.name: engine}, clock, end, progress)
+            for name in ("events", "ticks", "timers_fired", "expired", "reminders"):
+                setattr(report, name, getattr(report, name) + getattr(part, name))
+            report.failures.extend(part.failures)
+            if len(shapes) > 1:
+                plan.events = []
+            plans.append(plan)
+    finally:
+        store.close()
+    return Simulation(url, start, end, plans, report)
