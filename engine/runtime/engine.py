@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from persistence.models import CANCELLED, MET, MISSED, OPEN, DeadlineRow, DefinitionRow, TransitionRow
+from persistence.models import CANCELLED, MET, MISSED, OPEN, DeadlineRow
 from persistence.store import (
     Change,
     CaseSnapshot,
@@ -27,6 +27,7 @@ from persistence.store import (
     NewDeadline,
     NewReminder,
     Notification,
+    Record,
     Store,
 )
 
@@ -110,15 +111,37 @@ class Engine:
         at another state the workflow allows cases to be opened at."""
         case_ref = inputs.case_ref(case_ref)
         _check_command(case_ref, actor, reason, idempotency_key, workflow=workflow, state=state)
-        if idempotency_key and self._replay(idempotency_key, case_ref, OPEN_TRIGGER):
-            return self.case(case_ref)
         wf = self.registry.get(workflow)
-        at = self._effective(case_ref, at, None)
-        change = self._plan_open(wf, case_ref, at, data, state, actor, reason, idempotency_key, self.authority)
-        self._write(change, idempotency_key, case_ref, OPEN_TRIGGER)
+        try:
+            with self.store.transaction() as tx:
+                if idempotency_key and self._replay(idempotency_key, case_ref, OPEN_TRIGGER, tx):
+                    replayed = True
+                else:
+                    replayed = False
+                    at = self._effective(case_ref, at, None)
+                    change = self._plan_open(wf, case_ref, at, data, state, actor, reason, idempotency_key, self.authority)
+                    tx.apply(change)
+        except IntegrityError:
+            if not (idempotency_key and self._replay(idempotency_key, case_ref, OPEN_TRIGGER)):
+                raise
+            replayed = True  # a concurrent retry with the same key won; its result stands
+        if replayed:
+            return self.case(case_ref)
         log.info("case opened", case_ref=case_ref, workflow=wf.name, version=wf.version, to_state=change.state,
                  deadlines=[n.row.name for n in change.openings])
-        return self.case(case_ref)
+        return self._opened_view(wf, change)
+
+    def _opened_view(self, wf: Workflow, change: Change) -> CaseView:
+        """The view of a case just opened, built from what was written (not read back)."""
+        now = self.clock.now()
+        calendar = self.calendars.of(change.authority)
+        rows = sorted((n.row for n in change.openings), key=lambda r: (r.due_at, r.id))
+        return CaseView(
+            case_ref=change.case_ref, workflow=wf.name, version=wf.version, authority=change.authority,
+            state=change.state, data=from_json(wf, change.data), opened_at=_utc(change.effective_at),
+            closed_at=_utc(change.closed_at), row_version=1,
+            deadlines=[_deadline_view(d, self._overdue_by(d, now, calendar)) for d in rows],
+        )
 
     def _plan_open(self, wf: Workflow, case_ref: str, at: dt.datetime, data: dict[str, Any] | None,
                    state: str | None, actor: str, reason: str | None, idempotency_key: str | None,
@@ -139,7 +162,7 @@ class Engine:
             state=start, data=to_json(values), effective_at=at,
             transition=self._transition_row(OPEN_TRIGGER, "open", None, start, at, actor, reason, values, idempotency_key, wf),
             openings=openings,
-            definition=DefinitionRow(version=wf.version, workflow=wf.name, body=wf.canonical, stored_at=self.clock.now()),
+            definition=Record(version=wf.version, workflow=wf.name, body=wf.canonical, stored_at=self.clock.now()),
         )
 
     def fire(
@@ -159,18 +182,27 @@ class Engine:
         outcome and stores nothing; `expected_version` turns a stale read into ConflictError."""
         case_ref = inputs.case_ref(case_ref)
         _check_command(case_ref, actor, reason, idempotency_key, trigger=trigger, role=role)
-        if idempotency_key:
-            replay = self._replay(idempotency_key, case_ref, trigger)
-            if replay is not None:
-                return replay
-        snap = self._snapshot(case_ref)
-        if expected_version is not None and snap.row_version != expected_version:
-            raise ConflictError(case_ref, expected_version, snap.row_version)
-        wf = self._workflow(snap.version)
-        at = self._effective(case_ref, at, snap)
-        change = self._plan(snap, wf, trigger, at=at, actor=actor, role=role, reason=reason,
-                            data=data, idempotency_key=idempotency_key, kind="trigger")
-        self._write(change, idempotency_key, case_ref, trigger)
+        try:
+            with self.store.transaction() as tx:
+                if idempotency_key:
+                    replay = self._replay(idempotency_key, case_ref, trigger, tx)
+                    if replay is not None:
+                        return replay
+                snap = tx.case(case_ref)
+                if snap is None:
+                    raise CaseNotFound(case_ref)
+                if expected_version is not None and snap.row_version != expected_version:
+                    raise ConflictError(case_ref, expected_version, snap.row_version)
+                wf = self._workflow(snap.version)
+                at = self._effective(case_ref, at, snap)
+                change = self._plan(snap, wf, trigger, at=at, actor=actor, role=role, reason=reason,
+                                    data=data, idempotency_key=idempotency_key, kind="trigger")
+                tx.apply(change)
+        except IntegrityError:
+            replay = self._replay(idempotency_key, case_ref, trigger) if idempotency_key else None
+            if replay is None:
+                raise
+            return replay  # a concurrent retry with the same key won; its result stands
         t = change.transition
         log.info("transition", case_ref=case_ref, workflow=wf.name, trigger=trigger,
                  from_state=t.from_state, to_state=t.to_state, version=wf.version)
@@ -284,7 +316,7 @@ class Engine:
                     wf = self._workflow(snap.version)
                     # an administrative record: it does not move the case's clock (effective time)
                     change.effective_at = snap.last_effective_at
-                    change.transition = TransitionRow(
+                    change.transition = Record(
                         case_id=0, seq=0, kind="recompute", trigger="recompute", from_state=snap.state,
                         to_state=snap.state, effective_at=snap.last_effective_at, recorded_at=self.clock.now(),
                         actor=SYSTEM, reason=f"calendar {calendar.version}", data={"moved": dates},
@@ -556,11 +588,11 @@ class Engine:
         role = spec.role
         if role is None and len(spec.states) == 1:
             role = wf.spec.states[spec.states[0]].role
-        row = DeadlineRow(
-            case_id=0, name=name, title=spec.title, role=role, source=spec.source, opened_at=at,
+        row = Record(
+            id=None, case_id=0, name=name, title=spec.title, role=role, source=spec.source, opened_at=at,
             anchor=anchor, anchor_on=anchor_on, amount=spec.due.amount, unit=Unit(spec.due.unit).value,
             anchor_is_day_one=spec.due.anchor_is_day_one, calendar_version=calendar.version,
-            due_on=due_on, due_at=due_at(due_on),
+            due_on=due_on, due_at=due_at(due_on), status=OPEN, closed_at=None, expired_at=None, expiry_outcome=None,
         )
         reminders = []
         for offset in spec.remind:
@@ -571,8 +603,8 @@ class Engine:
                 reminders.append(NewReminder(offset, remind_on, remind_at))
         return NewDeadline(row, reminders)
 
-    def _transition_row(self, trigger, kind, source, dest, at, actor, reason, event, key, wf) -> TransitionRow:
-        return TransitionRow(
+    def _transition_row(self, trigger, kind, source, dest, at, actor, reason, event, key, wf) -> Record:
+        return Record(
             case_id=0, seq=0, kind=kind, trigger=trigger, from_state=source, to_state=dest, effective_at=at,
             recorded_at=self.clock.now(), actor=actor, reason=reason, data=to_json(event),
             idempotency_key=key, definition_version=wf.version,
@@ -580,16 +612,8 @@ class Engine:
 
     # ---- plumbing ----------------------------------------------------------------------------
 
-    def _write(self, change: Change, key: str | None, case_ref: str, trigger: str) -> None:
-        try:
-            self.store.apply(change)
-        except IntegrityError:
-            if key and self._replay(key, case_ref, trigger) is not None:
-                return  # a concurrent retry with the same key won; its result stands
-            raise
-
-    def _replay(self, key: str, case_ref: str, trigger: str) -> Outcome | None:
-        found = self.store.transition_by_key(key)
+    def _replay(self, key: str, case_ref: str, trigger: str, tx=None) -> Outcome | None:
+        found = (tx or self.store).transition_by_key(key)
         if found is None:
             return None
         t, ref = found
@@ -665,6 +689,11 @@ class Engine:
             return False
         log.warning("timer failed", case_ref=snap.case_ref, workflow=snap.workflow, deadline=deadline.name, reason=reason)
         return True
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """As the store returns moments: in UTC."""
+    return None if moment is None else moment.astimezone(dt.timezone.utc)
 
 
 def _met_or_missed(row: DeadlineRow, at: dt.datetime) -> str:
