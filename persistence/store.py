@@ -275,18 +275,6 @@ class Store:
         with self.read() as s:
             return s.get(DefinitionRow, version)
 
-    def open_deadlines_due(self, *, due_before: dt.datetime, due_from: dt.datetime | None = None) -> list[tuple[DeadlineRow, CaseRow]]:
-        """Open deadlines with due_at in [due_from, due_before), oldest first, with their case."""
-        cond = [DeadlineRow.status == OPEN, DeadlineRow.due_at <= due_before]
-        if due_from is not None:
-            cond.append(DeadlineRow.due_at > due_from)
-        with self.read() as s:
-            rows = s.exec(
-                select(DeadlineRow, CaseRow).join(CaseRow, CaseRow.id == DeadlineRow.case_id)
-                .where(and_(*cond)).order_by(DeadlineRow.due_at, DeadlineRow.id)
-            ).all()
-            return [(d, c) for d, c in rows]
-
     def pending_expiries(self, at: dt.datetime, limit: int = 500) -> list[DeadlineRow]:
         with self.read() as s:
             return list(s.exec(

@@ -12,12 +12,13 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, Iterator
 
 import structlog
 from sqlalchemy.exc import IntegrityError
 
 from persistence.models import CANCELLED, MET, MISSED, OPEN, DeadlineRow
+from persistence import lists
 from persistence.store import (
     Change,
     CaseSnapshot,
@@ -53,6 +54,7 @@ from engine.runtime.machine import CaseMachine, NoTransition
 from engine.language.registry import Registry
 from engine.runtime.views import (
     CaseView,
+    DeadlinePage,
     DeadlineView,
     Explanation,
     HistoryEntry,
@@ -66,6 +68,8 @@ from engine.runtime.views import (
 log = structlog.get_logger("caseclock.engine")
 
 SYSTEM = "system"
+# working days overdue, (from, to) inclusive: the overdue list's age bands
+AGE_BANDS = ((0, 5), (6, 10), (11, 20), (21, None))
 _FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 
 
@@ -242,31 +246,89 @@ class Engine:
             for t in self.store.history(snap.id)
         ]
 
-    def overdue(self, at: dt.datetime | None = None) -> list[OverdueItem]:
-        """Open deadlines past the end of their due day at `at`, most overdue first."""
-        at = self._now(at)
-        today = local_date(at)
-        return [
-            OverdueItem(c.case_ref, c.workflow, c.state, d.name, d.title, d.due_on,
-                        self.calendars.of(c.authority).working_days_between(d.due_on, today), d.role, d.source)
-            for d, c in self.store.open_deadlines_due(due_before=at)
-        ]
+    def overdue(self, at: dt.datetime | None = None, *, workflow: str | None = None) -> list[OverdueItem]:
+        """Every open deadline past the end of its due day at `at`, most overdue first (for a
+        large list use `overdue_page`, or `iter_overdue` to export)."""
+        return list(self.iter_overdue(at, workflow=workflow))
 
-    def upcoming(self, within: int, unit: Unit | str = Unit.WORKING_DAYS, at: dt.datetime | None = None) -> list[UpcomingItem]:
-        """Open deadlines not yet overdue that fall due within `within` units of `at`'s day,
-        each counted on its own case's calendar."""
+    def iter_overdue(self, at: dt.datetime | None = None, *, workflow: str | None = None,
+                     case_filters: dict[str, Any] | None = None) -> Iterator[OverdueItem]:
+        """The whole overdue list, streamed from the database in constant memory."""
         at = self._now(at)
         today = local_date(at)
-        horizons = {a: self.calendars.of(a).add(today, within, unit) for a in self.store.authorities_with_open_deadlines()}
+        query = lists.ListQuery(due_before=at, case_filters=_filters(workflow, case_filters))
+        for row in lists.stream(self.store.db, query):
+            yield self._overdue_item(row, today)
+
+    def overdue_page(self, at: dt.datetime | None = None, *, workflow: str | None = None,
+                     case_filters: dict[str, Any] | None = None, limit: int = 100, offset: int = 0) -> DeadlinePage:
+        """A page of the overdue list (most overdue first) with its total and its counts by
+        workflow and by working days overdue (AGE_BANDS), all computed in SQL."""
+        at = self._now(at)
+        today = local_date(at)
+        query = lists.ListQuery(due_before=at, case_filters=_filters(workflow, case_filters))
+        authorities = self.store.authorities_with_open_deadlines() or [None]
+        bands = {a: [due_at(self._overdue_since(self.calendars.of(a), today, low)) for low, _high in AGE_BANDS[1:]]
+                 for a in authorities}
+        labels = [_band_label(low, high) for low, high in AGE_BANDS]
+        total, by_workflow, by_age = lists.counts(self.store.db, query, bands, labels)
+        items = [self._overdue_item(row, today) for row in lists.page(self.store.db, query, limit, offset)]
+        return DeadlinePage(items, total, by_workflow, by_age, limit, offset)
+
+    @staticmethod
+    def _overdue_since(calendar: WorkingCalendar, today: dt.date, days: int) -> dt.date:
+        """The latest due day that is at least `days` working days overdue on `today`."""
+        day = calendar.add_working_days(today, -days)
+        while calendar.working_days_between(day + dt.timedelta(days=1), today) >= days:
+            day += dt.timedelta(days=1)
+        while calendar.working_days_between(day, today) < days:
+            day -= dt.timedelta(days=1)
+        return day
+
+    def _overdue_item(self, row, today: dt.date) -> OverdueItem:
+        return OverdueItem(row.case_ref, row.workflow, row.state, row.name, row.title, row.due_on,
+                           self.calendars.of(row.authority).working_days_between(row.due_on, today), row.role, row.source)
+
+    def upcoming(self, within: int, unit: Unit | str = Unit.WORKING_DAYS, at: dt.datetime | None = None, *,
+                 workflow: str | None = None) -> list[UpcomingItem]:
+        """Open deadlines not yet overdue that fall due within `within` units of `at`'s day,
+        each counted on its own case's calendar (for a large list use `upcoming_page`)."""
+        return list(self.iter_upcoming(within, unit, at, workflow=workflow))
+
+    def _upcoming_query(self, within: int, unit: Unit | str, at: dt.datetime, workflow: str | None,
+                        case_filters: dict[str, Any] | None) -> lists.ListQuery | None:
+        today = local_date(at)
+        horizons = {a: due_at(self.calendars.of(a).add(today, within, unit)) for a in self.store.authorities_with_open_deadlines()}
         if not horizons:
-            return []
-        items = []
-        for d, c in self.store.open_deadlines_due(due_before=due_at(max(horizons.values())), due_from=at):
-            if d.due_on <= horizons.get(c.authority, d.due_on):
-                items.append(UpcomingItem(c.case_ref, c.workflow, c.state, d.name, d.title, d.due_on,
-                                          self.calendars.of(c.authority).working_days_between(today, d.due_on),
-                                          d.role, d.source))
-        return items
+            return None
+        return lists.ListQuery(due_before=max(horizons.values()), due_from=at, bounds=horizons,
+                               case_filters=_filters(workflow, case_filters))
+
+    def iter_upcoming(self, within: int, unit: Unit | str = Unit.WORKING_DAYS, at: dt.datetime | None = None, *,
+                      workflow: str | None = None, case_filters: dict[str, Any] | None = None) -> Iterator[UpcomingItem]:
+        at = self._now(at)
+        query = self._upcoming_query(within, unit, at, workflow, case_filters)
+        if query is not None:
+            today = local_date(at)
+            for row in lists.stream(self.store.db, query):
+                yield self._upcoming_item(row, today)
+
+    def upcoming_page(self, within: int, unit: Unit | str = Unit.WORKING_DAYS, at: dt.datetime | None = None, *,
+                      workflow: str | None = None, case_filters: dict[str, Any] | None = None,
+                      limit: int = 100, offset: int = 0) -> DeadlinePage:
+        """A page of the upcoming list (soonest first) with its total and counts by workflow."""
+        at = self._now(at)
+        query = self._upcoming_query(within, unit, at, workflow, case_filters)
+        if query is None:
+            return DeadlinePage([], 0, {}, None, limit, offset)
+        today = local_date(at)
+        total, by_workflow, _ = lists.counts(self.store.db, query)
+        items = [self._upcoming_item(row, today) for row in lists.page(self.store.db, query, limit, offset)]
+        return DeadlinePage(items, total, by_workflow, None, limit, offset)
+
+    def _upcoming_item(self, row, today: dt.date) -> UpcomingItem:
+        return UpcomingItem(row.case_ref, row.workflow, row.state, row.name, row.title, row.due_on,
+                            self.calendars.of(row.authority).working_days_between(today, row.due_on), row.role, row.source)
 
     def explain(self, case_ref: str) -> list[Explanation]:
         """How each open deadline's date was computed: anchor, amount, unit, the days skipped."""
@@ -689,6 +751,17 @@ class Engine:
             return False
         log.warning("timer failed", case_ref=snap.case_ref, workflow=snap.workflow, deadline=deadline.name, reason=reason)
         return True
+
+
+def _filters(workflow: str | None, case_filters: dict[str, Any] | None) -> dict[str, Any]:
+    out = dict(case_filters or {})
+    if workflow is not None:
+        out["workflow"] = workflow
+    return out
+
+
+def _band_label(low: int, high: int | None) -> str:
+    return f"{low}+" if high is None else f"{low}-{high}"
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
