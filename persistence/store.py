@@ -8,6 +8,7 @@ both win, and history (unique case_id + seq) cannot fork.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass, field
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -27,7 +28,7 @@ from sqlmodel import Session
 from engine.errors import CaseExists, ConflictError, DatabaseError
 
 from .db import Database, connect, migrate
-from .transaction import ClaimLost, DeadlineRecord, Record, Transaction, _statements, begin
+from .transaction import Batch, ClaimLost, DeadlineRecord, Record, Transaction, _statements, begin
 from .models import (
     CANCELLED,
     OPEN,
@@ -151,15 +152,42 @@ class Store:
         self.db = database
         self._sql = None  # the command statements, compiled for this database on first use
         self._known_definitions: set[str] = set()  # definition versions known to be stored
+        self._batch: tuple[int, Batch] | None = None  # (thread, batch) while `batch()` is open
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Transaction]:
         """One command's reads and writes on one connection in one transaction: read the
         snapshot, plan, `apply`; committed when the block ends, rolled back if it raises."""
+        batch = self._batch
+        if batch is not None and batch[0] == threading.get_ident():
+            with batch[1].command() as tx:
+                yield tx
+            return
+        with begin(self.db, self._statements(), self._known_definitions, write=write) as tx:
+            yield tx
+
+    def _statements(self):
         if self._sql is None:
             self._sql = _statements(self.db.writer.dialect)
-        with begin(self.db, self._sql, self._known_definitions, write=write) as tx:
-            yield tx
+        return self._sql
+
+    @contextmanager
+    def batch(self, every: int = 500) -> Iterator[Batch]:
+        """Share transactions between the commands this thread runs in the block (see
+        `persistence.transaction.Batch`): what they store is exactly what they would store one
+        by one; committed every `every` commands and when the block ends, rolled back (since the
+        last commit) if it raises."""
+        if self._batch is not None:
+            raise RuntimeError("a batch is already open on this store")
+        batch = Batch(self.db, self._statements(), self._known_definitions, every)
+        self._batch = (threading.get_ident(), batch)
+        ok = False
+        try:
+            yield batch
+            ok = True
+        finally:
+            self._batch = None
+            batch.close(commit=ok)
 
     @classmethod
     def open(cls, url: str, *, create: bool = True, migrate_schema: bool = True) -> "Store":

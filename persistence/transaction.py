@@ -260,3 +260,61 @@ def _rollback(pooled, cursor, sqlite: bool) -> None:
         pooled.rollback()
     elif pooled.driver_connection.in_transaction:  # SQLite may have rolled back already
         cursor.execute("ROLLBACK")
+
+
+class Batch:
+    """Many commands sharing transactions, for replaying many cases (a simulation, an import):
+    each command runs in its own SAVEPOINT, so a refused one writes nothing, exactly as alone,
+    and the transaction is committed every `every` commands and at the end. The commands in the
+    batch read their snapshots (and idempotency keys) in it, so they see its writes; other reads
+    (case views, history, lists) see only what it has committed."""
+
+    def __init__(self, database, sql: SimpleNamespace, known_definitions: set[str], every: int):
+        if every < 1:
+            raise ValueError("a batch commits every 1 or more commands")
+        self.every = every
+        self.commands = 0
+        self._sqlite = database.dialect == "sqlite"
+        self._dialect = database.writer.dialect
+        self._known = known_definitions
+        self._pooled = database.writer.raw_connection()
+        self._cursor = self._pooled.cursor()
+        self.tx = Transaction(self._cursor, sql, known_definitions)
+        self._begin()
+
+    def _begin(self) -> None:
+        if self._sqlite:
+            self._cursor.execute("BEGIN IMMEDIATE")
+        self.tx._pending_definitions = set()
+
+    def _commit(self) -> None:
+        if self._sqlite:
+            self._cursor.execute("COMMIT")
+        else:
+            self._pooled.commit()
+        self._known.update(self.tx._pending_definitions)
+
+    @contextmanager
+    def command(self) -> Iterator[Transaction]:
+        self._cursor.execute("SAVEPOINT caseclock_command")
+        try:
+            yield self.tx
+        except BaseException:
+            if not self._sqlite or self._pooled.driver_connection.in_transaction:
+                self._cursor.execute("ROLLBACK TO SAVEPOINT caseclock_command")
+                self._cursor.execute("RELEASE SAVEPOINT caseclock_command")
+            raise
+        self._cursor.execute("RELEASE SAVEPOINT caseclock_command")
+        self.commands += 1
+        if self.commands % self.every == 0:
+            self._commit()
+            self._begin()
+
+    def close(self, commit: bool) -> None:
+        try:
+            if commit:
+                self._commit()
+            else:
+                _rollback(self._pooled, self._cursor, self._sqlite)
+        finally:
+            self._pooled.close()

@@ -212,6 +212,12 @@ class Engine:
                  from_state=t.from_state, to_state=t.to_state, version=wf.version)
         return Outcome(case_ref, trigger, t.from_state, t.to_state, at, t.seq)
 
+    def batch(self, every: int = 500):
+        """`with engine.batch():` - the open_case and fire calls in the block share transactions
+        (committed every `every` commands), for replaying many cases; they store exactly what
+        they would one by one, refusals included (see `Store.batch`)."""
+        return self.store.batch(every)
+
     @property
     def calendar(self) -> WorkingCalendar:
         """The calendar of cases with no authority (the deployment's)."""
