@@ -26,6 +26,8 @@ DEADLINES = DeadlineRow.__table__
 
 COLUMNS = (CASES.c.case_ref, CASES.c.workflow, CASES.c.state, CASES.c.authority, DEADLINES.c.name, DEADLINES.c.title,
            DEADLINES.c.due_on, DEADLINES.c.due_at, DEADLINES.c.role, DEADLINES.c.source)
+# the deadline carries its case's workflow and authority: filters and counts on them need no join
+ON_DEADLINE = {"workflow": DEADLINES.c.workflow, "authority": DEADLINES.c.authority}
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,18 @@ class ListQuery:
         for name, value in self.case_filters.items():
             if name not in CASES.c:
                 raise ValueError(f"cases have no column '{name}' to filter on")
-            cond.append(CASES.c[name] == value)
+            cond.append((ON_DEADLINE.get(name, CASES.c[name])) == value)
         return cond
+
+    @property
+    def needs_cases(self) -> bool:
+        """Whether the filters name case columns the deadline does not carry."""
+        return any(name not in ON_DEADLINE for name in self.case_filters)
 
 
 def _by_authority(values: dict[str | None, Any], default: Any):
     """A CASE on the case's authority choosing its value (default: an authority not listed)."""
-    whens = [(CASES.c.authority.is_(None) if a is None else CASES.c.authority == a, literal(v, DEADLINES.c.due_at.type))
+    whens = [(DEADLINES.c.authority.is_(None) if a is None else DEADLINES.c.authority == a, literal(v, DEADLINES.c.due_at.type))
              for a, v in values.items()]
     return case(*whens, else_=literal(default, DEADLINES.c.due_at.type))
 
@@ -75,23 +82,35 @@ def stream(database, query: ListQuery, chunk: int = 1000) -> Iterator:
         yield from result
 
 
+def authorities(database, query: ListQuery) -> list[str | None]:
+    """The authorities (None: no authority) of the deadlines a list covers: their calendars
+    set the list's bounds and bands (one index range, no join)."""
+    statement = select(DEADLINES.c.authority).where(*query.where()).distinct()
+    if query.needs_cases:
+        statement = statement.select_from(DEADLINES.join(CASES, CASES.c.id == DEADLINES.c.case_id))
+    with database.reader.connect() as conn:
+        return list(conn.execute(statement).scalars())
+
+
 def counts(database, query: ListQuery, bands: dict[str | None, list[dt.datetime]] | None = None,
            labels: list[str] | None = None) -> tuple[int, dict[str, int], dict[str, int]]:
-    """(total, by workflow, by band). `bands` maps each authority to its band boundaries, newest
-    first: a row with due_at > boundaries[0] is in labels[0], > boundaries[1] in labels[1], ...,
-    else in the last label."""
-    cols = [CASES.c.workflow]
+    """(total, by workflow, by band), in one grouped query over the (status, due_at, workflow,
+    authority) index. `bands` maps each authority to its band boundaries, newest first: a row
+    with due_at > boundaries[0] is in labels[0], > boundaries[1] in labels[1], ..., else in the
+    last label."""
+    cols = [DEADLINES.c.workflow]
     if bands:
         default = next(iter(bands.values()))
+        differ = len({tuple(b) for b in bands.values()}) > 1
         whens = []
         for i, label in enumerate(labels[:-1]):
-            limit = _by_authority({a: b[i] for a, b in bands.items()}, default[i]) if len(bands) > 1 \
+            limit = _by_authority({a: b[i] for a, b in bands.items()}, default[i]) if differ \
                 else literal(default[i], DEADLINES.c.due_at.type)
             whens.append((DEADLINES.c.due_at > limit, literal(label)))
         cols.append(case(*whens, else_=literal(labels[-1])).label("band"))
-    statement = (select(*cols, func.count().label("n"))
-                 .select_from(DEADLINES.join(CASES, CASES.c.id == DEADLINES.c.case_id))
-                 .where(and_(*query.where())).group_by(*cols))
+    statement = select(*cols, func.count().label("n")).where(and_(*query.where())).group_by(*cols)
+    if query.needs_cases:
+        statement = statement.select_from(DEADLINES.join(CASES, CASES.c.id == DEADLINES.c.case_id))
     total, by_workflow, by_band = 0, {}, dict.fromkeys(labels or (), 0)
     with database.reader.connect() as conn:
         for row in conn.execute(statement):

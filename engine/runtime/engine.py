@@ -160,7 +160,7 @@ class Engine:
             if values.get(name) in (None, ""):
                 raise InvalidCaseData(case_ref, name, f"is required to open a '{wf.name}' case")
         _closings, openings = self._deadline_changes(wf, case_ref, [], None, start, OPEN_TRIGGER, False, at, values,
-                                                     self.calendars.of(authority))
+                                                     self.calendars.of(authority), authority)
         return Change(
             case_ref=case_ref, workflow=wf.name, version=wf.version, authority=authority,
             state=start, data=to_json(values), effective_at=at,
@@ -273,7 +273,7 @@ class Engine:
         at = self._now(at)
         today = local_date(at)
         query = lists.ListQuery(due_before=at, case_filters=_filters(workflow, case_filters))
-        authorities = self.store.authorities_with_open_deadlines() or [None]
+        authorities = lists.authorities(self.store.db, query) or [None]
         bands = {a: [due_at(self._overdue_since(self.calendars.of(a), today, low)) for low, _high in AGE_BANDS[1:]]
                  for a in authorities}
         labels = [_band_label(low, high) for low, high in AGE_BANDS]
@@ -304,11 +304,15 @@ class Engine:
     def _upcoming_query(self, within: int, unit: Unit | str, at: dt.datetime, workflow: str | None,
                         case_filters: dict[str, Any] | None) -> lists.ListQuery | None:
         today = local_date(at)
-        horizons = {a: due_at(self.calendars.of(a).add(today, within, unit)) for a in self.store.authorities_with_open_deadlines()}
-        if not horizons:
+        filters = _filters(workflow, case_filters)
+        # the authorities that may have deadlines in range: a month past the widest reach of the
+        # period on any calendar bounds it (no UK run of non-working days is that long)
+        reach = due_at(self.calendars.deployment.add(today, within, unit) + dt.timedelta(days=31))
+        present = lists.authorities(self.store.db, lists.ListQuery(due_before=reach, due_from=at, case_filters=filters))
+        if not present:
             return None
-        return lists.ListQuery(due_before=max(horizons.values()), due_from=at, bounds=horizons,
-                               case_filters=_filters(workflow, case_filters))
+        horizons = {a: due_at(self.calendars.of(a).add(today, within, unit)) for a in present}
+        return lists.ListQuery(due_before=max(horizons.values()), due_from=at, bounds=horizons, case_filters=filters)
 
     def iter_upcoming(self, within: int, unit: Unit | str = Unit.WORKING_DAYS, at: dt.datetime | None = None, *,
                       workflow: str | None = None, case_filters: dict[str, Any] | None = None) -> Iterator[UpcomingItem]:
@@ -552,7 +556,7 @@ class Engine:
             merged[name] = (merged.get(name) or 0) + 1
         closings, openings = self._deadline_changes(
             wf, snap.case_ref, list(snap.deadlines), snap.state, step.dest, trigger, t.internal, at, merged,
-            self.calendars.of(snap.authority),
+            self.calendars.of(snap.authority), snap.authority,
         )
         if kind != "expiry":
             self._check_lateness(wf, snap, closings, event)
@@ -601,7 +605,7 @@ class Engine:
 
     def _deadline_changes(self, wf: Workflow, case_ref: str, open_rows: list[DeadlineRow], source: str | None,
                           dest: str, trigger: str, internal: bool, at: dt.datetime, data: dict[str, Any],
-                          calendar: WorkingCalendar) -> tuple[list[Closing], list[NewDeadline]]:
+                          calendar: WorkingCalendar, authority: str | None) -> tuple[list[Closing], list[NewDeadline]]:
         """Which deadlines a move from `source` to `dest` by `trigger` closes and opens."""
         final = dest in wf.final_states
         reentered = source is not None and not internal and source == dest
@@ -636,12 +640,13 @@ class Engine:
                 continue
             if name in still_open:  # opened again: the new date supersedes the old one
                 closings.append(Closing(still_open.pop(name).id, CANCELLED, at))
-            opened[name] = self._new_deadline(wf, case_ref, name, spec, at, data, opened, calendar)
+            opened[name] = self._new_deadline(wf, case_ref, name, spec, at, data, opened, calendar, authority)
             openings.append(opened[name])
         return closings, openings
 
     def _new_deadline(self, wf: Workflow, case_ref: str, name: str, spec: DeadlineSpec, at: dt.datetime,
-                      data: dict[str, Any], opened: dict[str, NewDeadline], calendar: WorkingCalendar) -> NewDeadline:
+                      data: dict[str, Any], opened: dict[str, NewDeadline], calendar: WorkingCalendar,
+                      authority: str | None) -> NewDeadline:
         anchor = spec.anchor
         if anchor.startswith("data."):
             anchor_on = data.get(anchor[5:])
@@ -661,6 +666,7 @@ class Engine:
             anchor=anchor, anchor_on=anchor_on, amount=spec.due.amount, unit=Unit(spec.due.unit).value,
             anchor_is_day_one=spec.due.anchor_is_day_one, calendar_version=calendar.version,
             due_on=due_on, due_at=due_at(due_on), status=OPEN, closed_at=None, expired_at=None, expiry_outcome=None,
+            workflow=wf.name, authority=authority,
         )
         reminders = []
         for offset in spec.remind:
