@@ -92,30 +92,18 @@ def authorities(database, query: ListQuery) -> list[str | None]:
         return list(conn.execute(statement).scalars())
 
 
-def counts(database, query: ListQuery, bands: dict[str | None, list[dt.datetime]] | None = None,
-           labels: list[str] | None = None) -> tuple[int, dict[str, int], dict[str, int]]:
-    """(total, by workflow, by band), in one grouped query over the (status, due_at, workflow,
-    authority) index. `bands` maps each authority to its band boundaries, newest first: a row
-    with due_at > boundaries[0] is in labels[0], > boundaries[1] in labels[1], ..., else in the
-    last label."""
-    cols = [DEADLINES.c.workflow]
-    if bands:
-        default = next(iter(bands.values()))
-        differ = len({tuple(b) for b in bands.values()}) > 1
-        whens = []
-        for i, label in enumerate(labels[:-1]):
-            limit = _by_authority({a: b[i] for a, b in bands.items()}, default[i]) if differ \
-                else literal(default[i], DEADLINES.c.due_at.type)
-            whens.append((DEADLINES.c.due_at > limit, literal(label)))
+def counts(database, query: ListQuery, boundaries: list[dt.datetime] | None = None,
+           labels: list[str] | None = None) -> list[tuple[str, str | None, str | None, int]]:
+    """(workflow, authority, band, count) for the list, in one grouped query over the (status,
+    due_at, workflow, authority) index. A row with due_at > boundaries[0] is in band labels[0],
+    > boundaries[1] in labels[1], ..., else in the last label (no boundaries: band None)."""
+    cols = [DEADLINES.c.workflow, DEADLINES.c.authority]
+    if boundaries:
+        whens = [(DEADLINES.c.due_at > literal(b, DEADLINES.c.due_at.type), literal(label))
+                 for b, label in zip(boundaries, labels)]
         cols.append(case(*whens, else_=literal(labels[-1])).label("band"))
     statement = select(*cols, func.count().label("n")).where(and_(*query.where())).group_by(*cols)
     if query.needs_cases:
         statement = statement.select_from(DEADLINES.join(CASES, CASES.c.id == DEADLINES.c.case_id))
-    total, by_workflow, by_band = 0, {}, dict.fromkeys(labels or (), 0)
     with database.reader.connect() as conn:
-        for row in conn.execute(statement):
-            total += row.n
-            by_workflow[row.workflow] = by_workflow.get(row.workflow, 0) + row.n
-            if bands:
-                by_band[row.band] += row.n
-    return total, dict(sorted(by_workflow.items())), by_band
+        return [(r.workflow, r.authority, r.band if boundaries else None, r.n) for r in conn.execute(statement)]

@@ -272,14 +272,28 @@ class Engine:
         workflow and by working days overdue (AGE_BANDS), all computed in SQL."""
         at = self._now(at)
         today = local_date(at)
-        query = lists.ListQuery(due_before=at, case_filters=_filters(workflow, case_filters))
-        authorities = lists.authorities(self.store.db, query) or [None]
-        bands = {a: [due_at(self._overdue_since(self.calendars.of(a), today, low)) for low, _high in AGE_BANDS[1:]]
-                 for a in authorities}
+        filters = _filters(workflow, case_filters)
+        query = lists.ListQuery(due_before=at, case_filters=filters)
         labels = [_band_label(low, high) for low, high in AGE_BANDS]
-        total, by_workflow, by_age = lists.counts(self.store.db, query, bands, labels)
+        default = self._band_boundaries(None, today)
+        rows = lists.counts(self.store.db, query, default, labels)
+        # each case is banded on its own authority's calendar: recount the authorities whose
+        # boundaries differ from the deployment's (none, when every calendar agrees on the dates)
+        for authority in {r[1] for r in rows} - {None}:
+            own = self._band_boundaries(authority, today)
+            if own != default:
+                rows = [r for r in rows if r[1] != authority] + lists.counts(
+                    self.store.db, lists.ListQuery(due_before=at, case_filters={**filters, "authority": authority}), own, labels)
+        by_age = dict.fromkeys(labels, 0)
+        for _wf, _authority, band, n in rows:
+            by_age[band] += n
         items = [self._overdue_item(row, today) for row in lists.page(self.store.db, query, limit, offset)]
-        return DeadlinePage(items, total, by_workflow, by_age, limit, offset)
+        return DeadlinePage(items, sum(r[3] for r in rows), _by_workflow(rows), by_age, limit, offset)
+
+    def _band_boundaries(self, authority: str | None, today: dt.date) -> list[dt.datetime]:
+        """The due_at limits of the age bands on `authority`'s calendar, newest first."""
+        calendar = self.calendars.of(authority)
+        return [due_at(self._overdue_since(calendar, today, low)) for low, _high in AGE_BANDS[1:]]
 
     @staticmethod
     def _overdue_since(calendar: WorkingCalendar, today: dt.date, days: int) -> dt.date:
@@ -332,9 +346,9 @@ class Engine:
         if query is None:
             return DeadlinePage([], 0, {}, None, limit, offset)
         today = local_date(at)
-        total, by_workflow, _ = lists.counts(self.store.db, query)
+        rows = lists.counts(self.store.db, query)
         items = [self._upcoming_item(row, today) for row in lists.page(self.store.db, query, limit, offset)]
-        return DeadlinePage(items, total, by_workflow, None, limit, offset)
+        return DeadlinePage(items, sum(r[3] for r in rows), _by_workflow(rows), None, limit, offset)
 
     def _upcoming_item(self, row, today: dt.date) -> UpcomingItem:
         return UpcomingItem(row.case_ref, row.workflow, row.state, row.name, row.title, row.due_on,
@@ -770,6 +784,13 @@ def _filters(workflow: str | None, case_filters: dict[str, Any] | None) -> dict[
     if workflow is not None:
         out["workflow"] = workflow
     return out
+
+
+def _by_workflow(rows) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for workflow, _authority, _band, n in rows:
+        counts[workflow] = counts.get(workflow, 0) + n
+    return dict(sorted(counts.items()))
 
 
 def _band_label(low: int, high: int | None) -> str:
