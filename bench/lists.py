@@ -18,7 +18,9 @@ import statistics
 import time
 
 from engine import Engine, Registry, Store, WorkingCalendar, logs
+from engine.runtime.views import DeadlinePage
 from engine.time.calendar import LONDON
+from persistence import lists
 
 
 def median_ms(fn, repeats: int) -> tuple[float, object]:
@@ -42,7 +44,11 @@ def main() -> None:
     first: dict[str, float] = {}
     for path in args.databases:
         engine = Engine(Store.open(f"sqlite:///{path}", create=False), Registry.load(), WorkingCalendar())
+        today = as_at.date()
+        first_page = lambda: [engine._overdue_item(r, today)  # noqa: E731
+                              for r in lists.page(engine.store.db, lists.ListQuery(due_before=as_at), 100)]
         for name, call in (
+            ("overdue first page (no counts)", lambda: DeadlinePage(first_page(), 0, {}, None, 100, 0)),
             ("overdue first page + counts", lambda: engine.overdue_page(as_at)),
             ("overdue page, workflow=drp", lambda: engine.overdue_page(as_at, workflow="drp")),
             ("upcoming 10wd page + counts", lambda: engine.upcoming_page(10, at=as_at)),
