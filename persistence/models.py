@@ -91,6 +91,7 @@ class DeadlineRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_deadlines_status_due_at", "status", "due_at"),
         Index("ix_deadlines_expiry", "expired_at", "status", "due_at"),
+        Index("ix_deadlines_list", "status", "due_at", "workflow", "authority"),
     )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
@@ -114,6 +115,9 @@ class DeadlineRow(SQLModel, table=True):
     # a worker's lease on the row while it processes the expiry (see engine/worker.py)
     claimed_by: str | None = Field(default=None, max_length=128)
     claimed_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # the case's, copied so the lists count by them from the index alone (persistence/lists.py)
+    workflow: str | None = Field(default=None, max_length=64)
+    authority: str | None = Field(default=None, max_length=64)
 
 
 class ReminderRow(SQLModel, table=True):

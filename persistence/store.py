@@ -8,8 +8,10 @@ both win, and history (unique case_id + seq) cannot fork.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass, field
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.engine import make_url
@@ -26,6 +28,7 @@ from sqlmodel import Session
 from engine.errors import AmbiguousCase, CaseExists, ConflictError, DatabaseError
 
 from .db import Database, connect, migrate
+from .transaction import Batch, ClaimLost, DeadlineRecord, Record, Transaction, _statements, begin
 from .models import (
     CANCELLED,
     OPEN,
@@ -52,12 +55,12 @@ class CaseSnapshot:
     last_effective_at: dt.datetime
     closed_at: dt.datetime | None
     row_version: int
-    deadlines: tuple[DeadlineRow, ...]  # open ones only
+    deadlines: tuple[DeadlineRecord, ...]  # open ones only
     child_ref: str | None = None
     assigned_to: str | None = None
     team: str | None = None
 
-    def open_deadline(self, name: str) -> DeadlineRow | None:
+    def open_deadline(self, name: str) -> DeadlineRecord | None:
         return next((d for d in self.deadlines if d.name == name), None)
 
 
@@ -70,7 +73,7 @@ class NewReminder:
 
 @dataclass
 class NewDeadline:
-    row: DeadlineRow  # case_id filled in by the store
+    row: Record  # the deadlines columns; case_id and id filled in by the store
     reminders: list[NewReminder] = field(default_factory=list)
 
 
@@ -115,7 +118,7 @@ class Change:
     data: dict[str, Any] | None = None
     effective_at: dt.datetime | None = None
     closed_at: dt.datetime | None = None
-    transition: TransitionRow | None = None
+    transition: Record | None = None  # the transitions columns; case_id, seq and id filled in by the store
     closings: list[Closing] = field(default_factory=list)
     openings: list[NewDeadline] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
@@ -124,7 +127,7 @@ class Change:
     reminders_cancelled: list[int] = field(default_factory=list)
     moved: list[tuple[int, dt.date, dt.datetime, str]] = field(default_factory=list)  # recompute
     moved_reminders: list[tuple[int, dt.date, dt.datetime]] = field(default_factory=list)
-    definition: DefinitionRow | None = None
+    definition: Record | None = None  # the definitions columns, written if not stored yet
     spawned: list["Change"] = field(default_factory=list)  # cases opened by this change
 
 
@@ -149,32 +152,47 @@ DEFINITIONS = DefinitionRow.__table__
 DEPLOYMENT = DeploymentRow.__table__
 
 
-# statements on every command's path, built once: parameters bind at execution, so SQLAlchemy
-# does not rebuild and re-key a statement per call
-_INSERT_TRANSITION = insert(TRANSITIONS).returning(TRANSITIONS.c.id)
-_INSERT_DEADLINE = insert(DEADLINES).returning(DEADLINES.c.id)
-_CLOSE_DEADLINE = (
-    update(DEADLINES).where(DEADLINES.c.id == bindparam("b_id"), DEADLINES.c.status == OPEN)
-    .values(status=bindparam("b_status"), closed_at=bindparam("b_closed_at"))
-)
-_CANCEL_REMINDERS = (
-    update(REMINDERS).where(REMINDERS.c.deadline_id == bindparam("b_deadline_id"), REMINDERS.c.sent_at.is_(None))
-    .values(cancelled=True)
-)
-
-
-def _values(row, table) -> dict[str, Any]:
-    """A model instance's column values, for a Core insert (the id is the database's)."""
-    return {c.name: getattr(row, c.name) for c in table.columns if c.name != "id"}
-
-
-class ClaimLost(Exception):
-    """A guarded timer row was processed by someone else first; nothing was written."""
-
-
 class Store:
     def __init__(self, database: Database):
         self.db = database
+        self._sql = None  # the command statements, compiled for this database on first use
+        self._known_definitions: set[str] = set()  # definition versions known to be stored
+        self._batch: tuple[int, Batch] | None = None  # (thread, batch) while `batch()` is open
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Transaction]:
+        """One command's reads and writes on one connection in one transaction: read the
+        snapshot, plan, `apply`; committed when the block ends, rolled back if it raises."""
+        batch = self._batch
+        if batch is not None and batch[0] == threading.get_ident():
+            with batch[1].command() as tx:
+                yield tx
+            return
+        with begin(self.db, self._statements(), self._known_definitions, write=write) as tx:
+            yield tx
+
+    def _statements(self):
+        if self._sql is None:
+            self._sql = _statements(self.db.writer.dialect)
+        return self._sql
+
+    @contextmanager
+    def batch(self, every: int = 500) -> Iterator[Batch]:
+        """Share transactions between the commands this thread runs in the block (see
+        `persistence.transaction.Batch`): what they store is exactly what they would store one
+        by one; committed every `every` commands and when the block ends, rolled back (since the
+        last commit) if it raises."""
+        if self._batch is not None:
+            raise RuntimeError("a batch is already open on this store")
+        batch = Batch(self.db, self._statements(), self._known_definitions, every)
+        self._batch = (threading.get_ident(), batch)
+        ok = False
+        try:
+            yield batch
+            ok = True
+        finally:
+            self._batch = None
+            batch.close(commit=ok)
 
     @classmethod
     def open(cls, url: str, *, create: bool = True, migrate_schema: bool = True) -> "Store":
@@ -212,34 +230,12 @@ class Store:
     def case(self, case_ref: str, authority: str | None = None) -> CaseSnapshot | None:
         """The case with this reference in `authority`; with no authority, in any authority (a
         reference held by cases of several authorities is AmbiguousCase: name the authority)."""
-        if authority is not None:
-            return self._snapshot(and_(CASES.c.case_ref == case_ref, CASES.c.authority == authority))
-        with self.db.reader.connect() as conn:
-            found = conn.execute(select(CASES.c.id, CASES.c.authority).where(CASES.c.case_ref == case_ref).limit(5)).all()
-        if len(found) > 1:
-            raise AmbiguousCase(case_ref, sorted(a or "(none)" for _id, a in found))
-        return self._snapshot(CASES.c.id == found[0].id) if found else None
+        with self.transaction(write=False) as tx:
+            return tx.case(case_ref, authority)
 
     def case_by_id(self, case_id: int) -> CaseSnapshot | None:
-        return self._snapshot(CASES.c.id == case_id)
-
-    def _snapshot(self, where) -> CaseSnapshot | None:
-        """The case and its open deadlines, read with Core: this is on every command's path,
-        and plain rows cost a fraction of ORM instances."""
-        with self.db.reader.connect() as conn:
-            row = conn.execute(select(CASES).where(where)).first()
-            if row is None:
-                return None
-            deadlines = conn.execute(
-                select(DEADLINES).where(DEADLINES.c.case_id == row.id, DEADLINES.c.status == OPEN).order_by(DEADLINES.c.id)
-            ).all()
-        return CaseSnapshot(
-            id=row.id, case_ref=row.case_ref, workflow=row.workflow, version=row.version,
-            authority=row.authority, state=row.state, data=dict(row.data), opened_at=row.opened_at,
-            last_effective_at=row.last_effective_at, closed_at=row.closed_at,
-            row_version=row.row_version, deadlines=tuple(deadlines),
-            child_ref=row.child_ref, assigned_to=row.assigned_to, team=row.team,
-        )
+        with self.transaction(write=False) as tx:
+            return tx.case_by_id(case_id)
 
     def deadlines(self, case_id: int) -> list[DeadlineRow]:
         with self.read() as s:
@@ -314,29 +310,13 @@ class Store:
                 ReminderRow.deadline_id == deadline_id, ReminderRow.sent_at.is_(None), ReminderRow.cancelled.is_(False)
             )).scalars())
 
-    def transition_by_key(self, key: str) -> tuple[TransitionRow, str] | None:
-        with self.read() as s:
-            found = s.exec(
-                select(TransitionRow, CaseRow.case_ref).join(CaseRow, CaseRow.id == TransitionRow.case_id)
-                .where(TransitionRow.idempotency_key == key)
-            ).first()
-            return (found[0], found[1]) if found else None
+    def transition_by_key(self, key: str):
+        with self.transaction(write=False) as tx:
+            return tx.transition_by_key(key)
 
     def definition(self, version: str) -> DefinitionRow | None:
         with self.read() as s:
             return s.get(DefinitionRow, version)
-
-    def open_deadlines_due(self, *, due_before: dt.datetime, due_from: dt.datetime | None = None) -> list[tuple[DeadlineRow, CaseRow]]:
-        """Open deadlines with due_at in [due_from, due_before), oldest first, with their case."""
-        cond = [DeadlineRow.status == OPEN, DeadlineRow.due_at <= due_before]
-        if due_from is not None:
-            cond.append(DeadlineRow.due_at > due_from)
-        with self.read() as s:
-            rows = s.exec(
-                select(DeadlineRow, CaseRow).join(CaseRow, CaseRow.id == DeadlineRow.case_id)
-                .where(and_(*cond)).order_by(DeadlineRow.due_at, DeadlineRow.id)
-            ).all()
-            return [(d, c) for d, c in rows]
 
     def pending_expiries(self, at: dt.datetime, limit: int = 500) -> list[DeadlineRow]:
         with self.read() as s:
@@ -381,99 +361,8 @@ class Store:
     def apply(self, change: Change) -> int:
         """Write a Change atomically; return the case id. Raises ConflictError, CaseExists,
         ClaimLost, or IntegrityError (an idempotency key reused concurrently)."""
-        with self.db.writer.begin() as conn:
-            return self._apply(conn, change)
-
-    def _apply(self, conn, change: Change) -> int:
-        """Every write of a command, as Core statements on one connection (the hot path)."""
-        if change.expiry is not None:
-            guard = [DEADLINES.c.id == change.expiry.deadline_id, DEADLINES.c.expired_at.is_(None), DEADLINES.c.status == OPEN]
-            if change.expiry.due_at is not None:
-                guard.append(DEADLINES.c.due_at == change.expiry.due_at)
-            claimed = conn.execute(
-                update(DEADLINES).where(*guard).values(expired_at=change.expiry.expired_at, expiry_outcome=change.expiry.outcome)
-            ).rowcount
-            if claimed != 1:
-                raise ClaimLost(change.expiry.deadline_id)
-        for rid in change.reminders_sent:
-            sent = conn.execute(
-                update(REMINDERS).where(REMINDERS.c.id == rid, REMINDERS.c.sent_at.is_(None), REMINDERS.c.cancelled.is_(False))
-                .values(sent_at=change.effective_at)
-            ).rowcount
-            if sent != 1:
-                raise ClaimLost(rid)
-        if change.reminders_cancelled:
-            conn.execute(update(REMINDERS).where(REMINDERS.c.id.in_(change.reminders_cancelled)).values(cancelled=True))
-        if change.definition is not None:
-            known = conn.execute(select(DEFINITIONS.c.version).where(DEFINITIONS.c.version == change.definition.version)).first()
-            if known is None:
-                conn.execute(insert(DEFINITIONS), _values(change.definition, DEFINITIONS))
-        case_id = change.case_id
-        new_version = change.expected_row_version + (1 if change.transition is not None else 0)
-        if case_id is None:
-            same_authority = CASES.c.authority.is_(None) if change.authority is None else CASES.c.authority == change.authority
-            if conn.execute(select(CASES.c.id).where(CASES.c.case_ref == change.case_ref, same_authority)).first():
-                raise CaseExists(change.case_ref)
-            try:
-                case_id = conn.execute(insert(CASES).values(
-                    case_ref=change.case_ref, workflow=change.workflow, version=change.version,
-                    authority=change.authority, state=change.state, data=change.data or {},
-                    opened_at=change.effective_at, last_effective_at=change.effective_at,
-                    closed_at=change.closed_at, row_version=1, child_ref=change.child_ref,
-                    **(change.assignment or {}),
-                ).returning(CASES.c.id)).scalar_one()
-            except IntegrityError:
-                raise CaseExists(change.case_ref) from None
-            new_version = 1
-        elif change.transition is not None:
-            values: dict[str, Any] = {"row_version": new_version, "last_effective_at": change.effective_at}
-            if change.state is not None:
-                values.update(state=change.state, data=change.data, closed_at=change.closed_at)
-            if change.assignment is not None:
-                values.update(change.assignment)
-            if change.version:  # a case moved to another definition version (migrate-cases)
-                values["version"] = change.version
-            moved = conn.execute(
-                update(CASES).where(CASES.c.id == case_id, CASES.c.row_version == change.expected_row_version).values(**values)
-            ).rowcount
-            if moved != 1:
-                actual = conn.execute(select(CASES.c.row_version).where(CASES.c.id == case_id)).scalar()
-                raise ConflictError(change.case_ref, change.expected_row_version, actual)
-        if change.transition is not None:
-            t = change.transition
-            t.case_id, t.seq = case_id, new_version
-            t.id = conn.execute(_INSERT_TRANSITION, _values(t, TRANSITIONS)).scalar_one()
-        for c in change.closings:
-            done = conn.execute(_CLOSE_DEADLINE, {"b_id": c.deadline_id, "b_status": c.status, "b_closed_at": c.closed_at}).rowcount
-            if done != 1:
-                raise ConflictError(change.case_ref)
-            conn.execute(_CANCEL_REMINDERS, {"b_deadline_id": c.deadline_id})
-        for deadline_id, due_on, due_at, calendar_version in change.moved:
-            conn.execute(update(DEADLINES).where(DEADLINES.c.id == deadline_id)
-                         .values(due_on=due_on, due_at=due_at, calendar_version=calendar_version))
-        for reminder_id, remind_on, remind_at in change.moved_reminders:
-            conn.execute(update(REMINDERS).where(REMINDERS.c.id == reminder_id, REMINDERS.c.sent_at.is_(None))
-                         .values(remind_on=remind_on, remind_at=remind_at))
-        for new in change.openings:
-            new.row.case_id = case_id
-            new.row.id = conn.execute(_INSERT_DEADLINE, _values(new.row, DEADLINES)).scalar_one()
-        reminders = [
-            {"deadline_id": new.row.id, "case_id": case_id, "offset": r.offset, "remind_on": r.remind_on,
-             "remind_at": r.remind_at, "cancelled": False}
-            for new in change.openings for r in new.reminders
-        ]
-        if reminders:
-            conn.execute(insert(REMINDERS), reminders)
-        if change.notifications:
-            conn.execute(insert(OUTBOX), [
-                {"idempotency_key": n.idempotency_key, "case_ref": change.case_ref, "kind": n.kind, "payload": n.payload,
-                 "created_at": change.effective_at or n.due_at, "status": "pending", "attempts": 0,
-                 "next_attempt_at": n.due_at}
-                for n in change.notifications
-            ])
-        for child in change.spawned:
-            self._apply(conn, child)
-        return case_id
+        with self.transaction() as tx:
+            return tx.apply(change)
 
     # ---- worker claims (engine/worker.py) -----------------------------------------------------
     #
@@ -642,5 +531,5 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 
 __all__ = [
     "CANCELLED", "Change", "CaseSnapshot", "ClaimLost", "Closing", "Expiry", "NewDeadline",
-    "NewReminder", "Notification", "Store",
+    "NewReminder", "Notification", "Record", "Store",
 ]

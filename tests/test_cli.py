@@ -83,6 +83,8 @@ def story(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
     r["show2"] = caseclock("show", "DRP-2", "--json", db=db)
     r["overdue"] = caseclock("overdue", "--at", "2026-01-14", "--json", db=db)
     r["upcoming"] = caseclock("upcoming", "--within", "10wd", "--at", "2026-01-12", "--json", db=db)
+    r["overdue_all"] = caseclock("overdue", "--at", "2026-01-14", "--all", "--json", db=db)
+    r["overdue_table"] = caseclock("overdue", "--at", "2026-01-14", "--workflow", "drp", "--limit", "1", db=db)
     return r
 
 
@@ -323,7 +325,10 @@ def test_tick_escalates_an_expired_informal_stage(story):
 
 
 def test_overdue_json(story):
-    items = json.loads(ok(story["overdue"]).stdout)
+    page = json.loads(ok(story["overdue"]).stdout)
+    assert (page["total"], page["by_workflow"], page["limit"], page["offset"]) == (2, {"drp": 1, "drp_escalating": 1}, 100, 0)
+    assert page["by_age"] == {"0-5": 1, "6-10": 1, "11-20": 0, "21+": 0}
+    items = page["items"]
     for i in items:
         assert {"case_ref", "workflow", "state", "deadline", "due_on", "working_days_overdue"} <= set(i)
         assert (i["workflow"], i["state"]) == ({"DRP-1": "drp", "DRP-2": "drp_escalating"}[i["case_ref"]], "stage_1")
@@ -336,8 +341,21 @@ def test_overdue_json(story):
     ]
 
 
+def test_overdue_all_streams_every_row_as_json_lines(story):
+    lines = ok(story["overdue_all"]).stdout.splitlines()
+    assert [json.loads(line)["case_ref"] for line in lines] == ["DRP-2", "DRP-1"]
+
+
+def test_overdue_table_shows_the_page_and_the_counts(story):
+    text = ok(story["overdue_table"]).stdout
+    assert "Overdue (1-1 of 1)" in text and "DRP-1" in text and "DRP-2" not in text
+    assert "by workflow: drp 1" in text and "0-5: 1" in text
+
+
 def test_upcoming_json(story):
-    items = json.loads(ok(story["upcoming"]).stdout)
+    page = json.loads(ok(story["upcoming"]).stdout)
+    assert page["total"] == 2 and page["by_age"] is None
+    items = page["items"]
     # as at the start of Mon 12 Jan 2026, 10 working days ahead is Mon 26 Jan:
     #   DRP-1 stage 1 due Tue 13 Jan: 1 working day left
     #   DRP-2 formal process due Fri 23 Jan: Jan 13-16, 19-23 -> 9 left

@@ -359,11 +359,18 @@ def recompute() -> None:
 def overdue(
     at: Annotated[Optional[dt.datetime], at_option("As at this moment (default: now)")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    workflow: Annotated[Optional[str], typer.Option("--workflow", help="Only this workflow's cases")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows on the page")] = 100,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Rows to skip")] = 0,
+    all_: Annotated[bool, typer.Option("--all", help="Every row, streamed (JSON Lines with --json)")] = False,
 ) -> None:
-    """Open deadlines past their due date, most overdue first."""
+    """Open deadlines past their due date, most overdue first: a page and the counts."""
     engine = build_engine()
-    items = engine.overdue(at)
-    _deadline_list(items, as_json, f"Overdue ({len(items)})", "working days over", "working_days_overdue")
+    if all_:
+        _stream(engine.iter_overdue(at, workflow=workflow), as_json, "working_days_overdue")
+        return
+    page = engine.overdue_page(at, workflow=workflow, limit=limit, offset=offset)
+    _deadline_page(page, as_json, "Overdue", "working days over", "working_days_overdue")
 
 
 @app.command()
@@ -371,15 +378,22 @@ def upcoming(
     within: Annotated[str, typer.Option("--within", help="e.g. 10wd, 2w, 1m")] = "10wd",
     at: Annotated[Optional[dt.datetime], at_option("As at this moment (default: now)")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    workflow: Annotated[Optional[str], typer.Option("--workflow", help="Only this workflow's cases")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows on the page")] = 100,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Rows to skip")] = 0,
+    all_: Annotated[bool, typer.Option("--all", help="Every row, streamed (JSON Lines with --json)")] = False,
 ) -> None:
-    """Open deadlines falling due within a period."""
+    """Open deadlines falling due within a period, soonest first: a page and the counts."""
     try:
         amount, unit = parse_offset(within)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     engine = build_engine()
-    items = engine.upcoming(amount, unit, at)
-    _deadline_list(items, as_json, f"Due within {within} ({len(items)})", "working days left", "working_days_left")
+    if all_:
+        _stream(engine.iter_upcoming(amount, unit, at, workflow=workflow), as_json, "working_days_left")
+        return
+    page = engine.upcoming_page(amount, unit, at, workflow=workflow, limit=limit, offset=offset)
+    _deadline_page(page, as_json, f"Due within {within}", "working days left", "working_days_left")
 
 
 @app.command()
@@ -631,19 +645,36 @@ def _local(moment: dt.datetime) -> str:
     return moment.astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
 
 
-def _deadline_list(items, as_json: bool, title: str, count_label: str, count_attr: str) -> None:
-    """Overdue and upcoming lists: stable JSON, or a table for people."""
+def _deadline_page(page, as_json: bool, title: str, count_label: str, count_attr: str) -> None:
+    """A page of a list with its counts: stable JSON, or a table for people."""
     from rich.table import Table
 
     if as_json:
-        emit_json([i.to_dict() for i in items])
+        emit_json(page.to_dict())
         return
-    table = Table(title=title, title_justify="left")
+    shown = f"{page.offset + 1}-{page.offset + len(page.items)} of {page.total}" if page.items else f"0 of {page.total}"
+    table = Table(title=f"{title} ({shown})", title_justify="left")
     for col in ("case", "workflow", "state", "deadline", "due", count_label, "role"):
         table.add_column(col)
-    for i in items:
+    for i in page.items:
         table.add_row(i.case_ref, i.workflow, i.state, i.deadline, i.due_on.isoformat(), str(getattr(i, count_attr)), i.role or "")
     out.print(table)
+    if page.by_workflow:
+        out.print("by workflow: " + ", ".join(f"{k} {v}" for k, v in page.by_workflow.items()))
+    if page.by_age:
+        out.print("by working days overdue: " + ", ".join(f"{k}: {v}" for k, v in page.by_age.items()))
+
+
+def _stream(items, as_json: bool, count_attr: str) -> None:
+    """Every row as it comes from the database (constant memory): JSON Lines, or tab-separated."""
+    if not as_json:
+        sys.stdout.write("\t".join(("case", "workflow", "state", "deadline", "due", count_attr, "role")) + "\n")
+    for i in items:
+        if as_json:
+            sys.stdout.write(json.dumps(i.to_dict()) + "\n")
+        else:
+            sys.stdout.write("\t".join((i.case_ref, i.workflow, i.state, i.deadline, i.due_on.isoformat(),
+                                        str(getattr(i, count_attr)), i.role or "")) + "\n")
 
 
 def _print_deadlines(view, all_: bool = False) -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, Iterator
 
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from persistence.models import CANCELLED, MET, MISSED, OPEN, DeadlineRow, DefinitionRow, TransitionRow
+from persistence.models import CANCELLED, MET, MISSED, OPEN, DeadlineRow
+from persistence import lists
 from persistence.store import (
     Change,
     CaseSnapshot,
@@ -27,6 +28,7 @@ from persistence.store import (
     NewDeadline,
     NewReminder,
     Notification,
+    Record,
     Store,
 )
 
@@ -53,6 +55,7 @@ from engine.runtime.machine import CaseMachine, NoTransition
 from engine.language.registry import Registry
 from engine.runtime.views import (
     CaseView,
+    DeadlinePage,
     DeadlineView,
     Explanation,
     HistoryEntry,
@@ -67,6 +70,8 @@ log = structlog.get_logger("caseclock.engine")
 
 SYSTEM = "system"
 REASSIGN = "reassign"  # the trigger and kind of a reassignment in history
+# working days overdue, (from, to) inclusive: the overdue list's age bands
+AGE_BANDS = ((0, 5), (6, 10), (11, 20), (21, None))
 _FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 
 
@@ -118,17 +123,40 @@ class Engine:
         _check_command(case_ref, actor, reason, idempotency_key, workflow=workflow, state=state)
         owner = {field: inputs.host_id(case_ref, field, value)
                  for field, value in (("child_ref", child_ref), ("assigned_to", assigned_to), ("team", team))}
-        if idempotency_key and self._replay(idempotency_key, case_ref, OPEN_TRIGGER):
-            return self.case(case_ref)
         wf = self.registry.get(workflow)
-        at = self._effective(case_ref, at, None)
-        change = self._plan_open(wf, case_ref, at, data, state, actor, reason, idempotency_key, self.authority)
-        change.child_ref = owner["child_ref"]
-        change.assignment = {"assigned_to": owner["assigned_to"], "team": owner["team"]}
-        self._write(change, idempotency_key, case_ref, OPEN_TRIGGER)
+        try:
+            with self.store.transaction() as tx:
+                if idempotency_key and self._replay(idempotency_key, case_ref, OPEN_TRIGGER, tx):
+                    replayed = True
+                else:
+                    replayed = False
+                    at = self._effective(case_ref, at, None)
+                    change = self._plan_open(wf, case_ref, at, data, state, actor, reason, idempotency_key, self.authority)
+                    change.child_ref = owner["child_ref"]
+                    change.assignment = {"assigned_to": owner["assigned_to"], "team": owner["team"]}
+                    tx.apply(change)
+        except IntegrityError:
+            if not (idempotency_key and self._replay(idempotency_key, case_ref, OPEN_TRIGGER)):
+                raise
+            replayed = True  # a concurrent retry with the same key won; its result stands
+        if replayed:
+            return self.case(case_ref)
         log.info("case opened", case_ref=case_ref, workflow=wf.name, version=wf.version, to_state=change.state,
                  deadlines=[n.row.name for n in change.openings])
-        return self.case(case_ref)
+        return self._opened_view(wf, change)
+
+    def _opened_view(self, wf: Workflow, change: Change) -> CaseView:
+        """The view of a case just opened, built from what was written (not read back)."""
+        now = self.clock.now()
+        calendar = self.calendars.of(change.authority)
+        rows = sorted((n.row for n in change.openings), key=lambda r: (r.due_at, r.id))
+        return CaseView(
+            case_ref=change.case_ref, workflow=wf.name, version=wf.version, authority=change.authority,
+            state=change.state, data=from_json(wf, change.data), opened_at=_utc(change.effective_at),
+            closed_at=_utc(change.closed_at), row_version=1,
+            deadlines=[_deadline_view(d, self._overdue_by(d, now, calendar)) for d in rows],
+            child_ref=change.child_ref, **(change.assignment or {}), current_version=wf.version,
+        )
 
     def _plan_open(self, wf: Workflow, case_ref: str, at: dt.datetime, data: dict[str, Any] | None,
                    state: str | None, actor: str, reason: str | None, idempotency_key: str | None,
@@ -143,13 +171,13 @@ class Engine:
             if values.get(name) in (None, ""):
                 raise InvalidCaseData(case_ref, name, f"is required to open a '{wf.name}' case")
         _closings, openings = self._deadline_changes(wf, case_ref, [], None, start, OPEN_TRIGGER, False, at, values,
-                                                     self.calendars.of(authority))
+                                                     self.calendars.of(authority), authority)
         return Change(
             case_ref=case_ref, workflow=wf.name, version=wf.version, authority=authority,
             state=start, data=to_json(values), effective_at=at,
             transition=self._transition_row(OPEN_TRIGGER, "open", None, start, at, actor, reason, values, idempotency_key, wf),
             openings=openings,
-            definition=DefinitionRow(version=wf.version, workflow=wf.name, body=wf.canonical, stored_at=self.clock.now()),
+            definition=Record(version=wf.version, workflow=wf.name, body=wf.canonical, stored_at=self.clock.now()),
         )
 
     def fire(
@@ -169,18 +197,27 @@ class Engine:
         outcome and stores nothing; `expected_version` turns a stale read into ConflictError."""
         case_ref = inputs.case_ref(case_ref)
         _check_command(case_ref, actor, reason, idempotency_key, trigger=trigger, role=role)
-        if idempotency_key:
-            replay = self._replay(idempotency_key, case_ref, trigger)
-            if replay is not None:
-                return replay
-        snap = self._snapshot(case_ref)
-        if expected_version is not None and snap.row_version != expected_version:
-            raise ConflictError(case_ref, expected_version, snap.row_version)
-        wf = self._workflow(snap.version)
-        at = self._effective(case_ref, at, snap)
-        change = self._plan(snap, wf, trigger, at=at, actor=actor, role=role, reason=reason,
-                            data=data, idempotency_key=idempotency_key, kind="trigger")
-        self._write(change, idempotency_key, case_ref, trigger)
+        try:
+            with self.store.transaction() as tx:
+                if idempotency_key:
+                    replay = self._replay(idempotency_key, case_ref, trigger, tx)
+                    if replay is not None:
+                        return replay
+                snap = tx.case(case_ref, self.authority)
+                if snap is None:
+                    raise CaseNotFound(case_ref)
+                if expected_version is not None and snap.row_version != expected_version:
+                    raise ConflictError(case_ref, expected_version, snap.row_version)
+                wf = self._workflow(snap.version)
+                at = self._effective(case_ref, at, snap)
+                change = self._plan(snap, wf, trigger, at=at, actor=actor, role=role, reason=reason,
+                                    data=data, idempotency_key=idempotency_key, kind="trigger")
+                tx.apply(change)
+        except IntegrityError:
+            replay = self._replay(idempotency_key, case_ref, trigger) if idempotency_key else None
+            if replay is None:
+                raise
+            return replay  # a concurrent retry with the same key won; its result stands
         t = change.transition
         log.info("transition", case_ref=case_ref, workflow=wf.name, trigger=trigger,
                  from_state=t.from_state, to_state=t.to_state, version=wf.version)
@@ -203,20 +240,36 @@ class Engine:
         _check_command(case_ref, actor, reason, idempotency_key)
         assignment = {"assigned_to": inputs.host_id(case_ref, "assigned_to", assigned_to),
                       "team": inputs.host_id(case_ref, "team", team)}
-        if idempotency_key:
-            replay = self._replay(idempotency_key, case_ref, REASSIGN)
-            if replay is not None:
-                return replay
-        snap = self._snapshot(case_ref)
-        wf = self._workflow(snap.version)
-        at = self._effective(case_ref, at, snap)
-        transition = self._transition_row(REASSIGN, REASSIGN, snap.state, snap.state, at, actor, reason,
-                                          {k: v for k, v in assignment.items() if v is not None}, idempotency_key, wf)
-        change = Change(case_ref=case_ref, case_id=snap.id, expected_row_version=snap.row_version,
-                        authority=snap.authority, effective_at=at, transition=transition, assignment=assignment)
-        self._write(change, idempotency_key, case_ref, REASSIGN)
+        try:
+            with self.store.transaction() as tx:
+                if idempotency_key:
+                    replay = self._replay(idempotency_key, case_ref, REASSIGN, tx)
+                    if replay is not None:
+                        return replay
+                snap = tx.case(case_ref, self.authority)
+                if snap is None:
+                    raise CaseNotFound(case_ref)
+                wf = self._workflow(snap.version)
+                at = self._effective(case_ref, at, snap)
+                transition = self._transition_row(REASSIGN, REASSIGN, snap.state, snap.state, at, actor, reason,
+                                                  {k: v for k, v in assignment.items() if v is not None},
+                                                  idempotency_key, wf)
+                tx.apply(Change(case_ref=case_ref, case_id=snap.id, expected_row_version=snap.row_version,
+                                authority=snap.authority, effective_at=at, transition=transition,
+                                assignment=assignment))
+        except IntegrityError:
+            replay = self._replay(idempotency_key, case_ref, REASSIGN) if idempotency_key else None
+            if replay is None:
+                raise
+            return replay
         log.info("case reassigned", case_ref=case_ref, workflow=wf.name)
         return Outcome(case_ref, REASSIGN, snap.state, snap.state, at, transition.seq)
+
+    def batch(self, every: int = 500):
+        """`with engine.batch():` - the open_case and fire calls in the block share transactions
+        (committed every `every` commands), for replaying many cases; they store exactly what
+        they would one by one, refusals included (see `Store.batch`)."""
+        return self.store.batch(every)
 
     @property
     def calendar(self) -> WorkingCalendar:
@@ -261,32 +314,109 @@ class Engine:
             for t in self.store.history(snap.id)
         ]
 
-    def overdue(self, at: dt.datetime | None = None) -> list[OverdueItem]:
-        """Open deadlines past the end of their due day at `at`, most overdue first."""
-        at = self._now(at)
-        today = local_date(at)
-        return [
-            OverdueItem(c.case_ref, c.workflow, c.state, d.name, d.title, d.due_on,
-                        self.calendars.of(c.authority).working_days_between(d.due_on, today), d.role, d.source,
-                        c.child_ref, c.assigned_to, c.team)
-            for d, c in self.store.open_deadlines_due(due_before=at)
-        ]
+    def overdue(self, at: dt.datetime | None = None, *, workflow: str | None = None) -> list[OverdueItem]:
+        """Every open deadline past the end of its due day at `at`, most overdue first (for a
+        large list use `overdue_page`, or `iter_overdue` to export)."""
+        return list(self.iter_overdue(at, workflow=workflow))
 
-    def upcoming(self, within: int, unit: Unit | str = Unit.WORKING_DAYS, at: dt.datetime | None = None) -> list[UpcomingItem]:
-        """Open deadlines not yet overdue that fall due within `within` units of `at`'s day,
-        each counted on its own case's calendar."""
+    def iter_overdue(self, at: dt.datetime | None = None, *, workflow: str | None = None,
+                     case_filters: dict[str, Any] | None = None) -> Iterator[OverdueItem]:
+        """The whole overdue list, streamed from the database in constant memory."""
         at = self._now(at)
         today = local_date(at)
-        horizons = {a: self.calendars.of(a).add(today, within, unit) for a in self.store.authorities_with_open_deadlines()}
-        if not horizons:
-            return []
-        items = []
-        for d, c in self.store.open_deadlines_due(due_before=due_at(max(horizons.values())), due_from=at):
-            if d.due_on <= horizons.get(c.authority, d.due_on):
-                items.append(UpcomingItem(c.case_ref, c.workflow, c.state, d.name, d.title, d.due_on,
-                                          self.calendars.of(c.authority).working_days_between(today, d.due_on),
-                                          d.role, d.source, c.child_ref, c.assigned_to, c.team))
-        return items
+        query = lists.ListQuery(due_before=at, case_filters=_filters(workflow, case_filters))
+        for row in lists.stream(self.store.db, query):
+            yield self._overdue_item(row, today)
+
+    def overdue_page(self, at: dt.datetime | None = None, *, workflow: str | None = None,
+                     case_filters: dict[str, Any] | None = None, limit: int = 100, offset: int = 0) -> DeadlinePage:
+        """A page of the overdue list (most overdue first) with its total and its counts by
+        workflow and by working days overdue (AGE_BANDS), all computed in SQL."""
+        at = self._now(at)
+        today = local_date(at)
+        filters = _filters(workflow, case_filters)
+        query = lists.ListQuery(due_before=at, case_filters=filters)
+        labels = [_band_label(low, high) for low, high in AGE_BANDS]
+        default = self._band_boundaries(None, today)
+        rows = lists.counts(self.store.db, query, default, labels)
+        # each case is banded on its own authority's calendar: recount the authorities whose
+        # boundaries differ from the deployment's (none, when every calendar agrees on the dates)
+        for authority in {r[1] for r in rows} - {None}:
+            own = self._band_boundaries(authority, today)
+            if own != default:
+                rows = [r for r in rows if r[1] != authority] + lists.counts(
+                    self.store.db, lists.ListQuery(due_before=at, case_filters={**filters, "authority": authority}), own, labels)
+        by_age = dict.fromkeys(labels, 0)
+        for _wf, _authority, band, n in rows:
+            by_age[band] += n
+        items = [self._overdue_item(row, today) for row in lists.page(self.store.db, query, limit, offset)]
+        return DeadlinePage(items, sum(r[3] for r in rows), _by_workflow(rows), by_age, limit, offset)
+
+    def _band_boundaries(self, authority: str | None, today: dt.date) -> list[dt.datetime]:
+        """The due_at limits of the age bands on `authority`'s calendar, newest first."""
+        calendar = self.calendars.of(authority)
+        return [due_at(self._overdue_since(calendar, today, low)) for low, _high in AGE_BANDS[1:]]
+
+    @staticmethod
+    def _overdue_since(calendar: WorkingCalendar, today: dt.date, days: int) -> dt.date:
+        """The latest due day that is at least `days` working days overdue on `today`."""
+        day = calendar.add_working_days(today, -days)
+        while calendar.working_days_between(day + dt.timedelta(days=1), today) >= days:
+            day += dt.timedelta(days=1)
+        while calendar.working_days_between(day, today) < days:
+            day -= dt.timedelta(days=1)
+        return day
+
+    def _overdue_item(self, row, today: dt.date) -> OverdueItem:
+        return OverdueItem(row.case_ref, row.workflow, row.state, row.name, row.title, row.due_on,
+                           self.calendars.of(row.authority).working_days_between(row.due_on, today), row.role, row.source,
+                           row.child_ref, row.assigned_to, row.team)
+
+    def upcoming(self, within: int, unit: Unit | str = Unit.WORKING_DAYS, at: dt.datetime | None = None, *,
+                 workflow: str | None = None) -> list[UpcomingItem]:
+        """Open deadlines not yet overdue that fall due within `within` units of `at`'s day,
+        each counted on its own case's calendar (for a large list use `upcoming_page`)."""
+        return list(self.iter_upcoming(within, unit, at, workflow=workflow))
+
+    def _upcoming_query(self, within: int, unit: Unit | str, at: dt.datetime, workflow: str | None,
+                        case_filters: dict[str, Any] | None) -> lists.ListQuery | None:
+        today = local_date(at)
+        filters = _filters(workflow, case_filters)
+        # the authorities that may have deadlines in range: a month past the widest reach of the
+        # period on any calendar bounds it (no UK run of non-working days is that long)
+        reach = due_at(self.calendars.deployment.add(today, within, unit) + dt.timedelta(days=31))
+        present = lists.authorities(self.store.db, lists.ListQuery(due_before=reach, due_from=at, case_filters=filters))
+        if not present:
+            return None
+        horizons = {a: due_at(self.calendars.of(a).add(today, within, unit)) for a in present}
+        return lists.ListQuery(due_before=max(horizons.values()), due_from=at, bounds=horizons, case_filters=filters)
+
+    def iter_upcoming(self, within: int, unit: Unit | str = Unit.WORKING_DAYS, at: dt.datetime | None = None, *,
+                      workflow: str | None = None, case_filters: dict[str, Any] | None = None) -> Iterator[UpcomingItem]:
+        at = self._now(at)
+        query = self._upcoming_query(within, unit, at, workflow, case_filters)
+        if query is not None:
+            today = local_date(at)
+            for row in lists.stream(self.store.db, query):
+                yield self._upcoming_item(row, today)
+
+    def upcoming_page(self, within: int, unit: Unit | str = Unit.WORKING_DAYS, at: dt.datetime | None = None, *,
+                      workflow: str | None = None, case_filters: dict[str, Any] | None = None,
+                      limit: int = 100, offset: int = 0) -> DeadlinePage:
+        """A page of the upcoming list (soonest first) with its total and counts by workflow."""
+        at = self._now(at)
+        query = self._upcoming_query(within, unit, at, workflow, case_filters)
+        if query is None:
+            return DeadlinePage([], 0, {}, None, limit, offset)
+        today = local_date(at)
+        rows = lists.counts(self.store.db, query)
+        items = [self._upcoming_item(row, today) for row in lists.page(self.store.db, query, limit, offset)]
+        return DeadlinePage(items, sum(r[3] for r in rows), _by_workflow(rows), None, limit, offset)
+
+    def _upcoming_item(self, row, today: dt.date) -> UpcomingItem:
+        return UpcomingItem(row.case_ref, row.workflow, row.state, row.name, row.title, row.due_on,
+                            self.calendars.of(row.authority).working_days_between(today, row.due_on), row.role, row.source,
+                            row.child_ref, row.assigned_to, row.team)
 
     def explain(self, case_ref: str) -> list[Explanation]:
         """How each open deadline's date was computed: anchor, amount, unit, the days skipped."""
@@ -336,7 +466,7 @@ class Engine:
                     wf = self._workflow(snap.version)
                     # an administrative record: it does not move the case's clock (effective time)
                     change.effective_at = snap.last_effective_at
-                    change.transition = TransitionRow(
+                    change.transition = Record(
                         case_id=0, seq=0, kind="recompute", trigger="recompute", from_state=snap.state,
                         to_state=snap.state, effective_at=snap.last_effective_at, recorded_at=self.clock.now(),
                         actor=SYSTEM, reason=f"calendar {calendar.version}", data={"moved": dates},
@@ -504,7 +634,7 @@ class Engine:
             merged[name] = (merged.get(name) or 0) + 1
         closings, openings = self._deadline_changes(
             wf, snap.case_ref, list(snap.deadlines), snap.state, step.dest, trigger, t.internal, at, merged,
-            self.calendars.of(snap.authority),
+            self.calendars.of(snap.authority), snap.authority,
         )
         if kind != "expiry":
             self._check_lateness(wf, snap, closings, event)
@@ -557,7 +687,7 @@ class Engine:
 
     def _deadline_changes(self, wf: Workflow, case_ref: str, open_rows: list[DeadlineRow], source: str | None,
                           dest: str, trigger: str, internal: bool, at: dt.datetime, data: dict[str, Any],
-                          calendar: WorkingCalendar) -> tuple[list[Closing], list[NewDeadline]]:
+                          calendar: WorkingCalendar, authority: str | None) -> tuple[list[Closing], list[NewDeadline]]:
         """Which deadlines a move from `source` to `dest` by `trigger` closes and opens."""
         final = dest in wf.final_states
         reentered = source is not None and not internal and source == dest
@@ -592,12 +722,13 @@ class Engine:
                 continue
             if name in still_open:  # opened again: the new date supersedes the old one
                 closings.append(Closing(still_open.pop(name).id, CANCELLED, at))
-            opened[name] = self._new_deadline(wf, case_ref, name, spec, at, data, opened, calendar)
+            opened[name] = self._new_deadline(wf, case_ref, name, spec, at, data, opened, calendar, authority)
             openings.append(opened[name])
         return closings, openings
 
     def _new_deadline(self, wf: Workflow, case_ref: str, name: str, spec: DeadlineSpec, at: dt.datetime,
-                      data: dict[str, Any], opened: dict[str, NewDeadline], calendar: WorkingCalendar) -> NewDeadline:
+                      data: dict[str, Any], opened: dict[str, NewDeadline], calendar: WorkingCalendar,
+                      authority: str | None) -> NewDeadline:
         anchor = spec.anchor
         if anchor.startswith("data."):
             anchor_on = data.get(anchor[5:])
@@ -612,11 +743,12 @@ class Engine:
         role = spec.role
         if role is None and len(spec.states) == 1:
             role = wf.spec.states[spec.states[0]].role
-        row = DeadlineRow(
-            case_id=0, name=name, title=spec.title, role=role, source=spec.source, opened_at=at,
+        row = Record(
+            id=None, case_id=0, name=name, title=spec.title, role=role, source=spec.source, opened_at=at,
             anchor=anchor, anchor_on=anchor_on, amount=spec.due.amount, unit=Unit(spec.due.unit).value,
             anchor_is_day_one=spec.due.anchor_is_day_one, calendar_version=calendar.version,
-            due_on=due_on, due_at=due_at(due_on),
+            due_on=due_on, due_at=due_at(due_on), status=OPEN, closed_at=None, expired_at=None, expiry_outcome=None,
+            workflow=wf.name, authority=authority,
         )
         reminders = []
         for offset in spec.remind:
@@ -627,8 +759,8 @@ class Engine:
                 reminders.append(NewReminder(offset, remind_on, remind_at))
         return NewDeadline(row, reminders)
 
-    def _transition_row(self, trigger, kind, source, dest, at, actor, reason, event, key, wf) -> TransitionRow:
-        return TransitionRow(
+    def _transition_row(self, trigger, kind, source, dest, at, actor, reason, event, key, wf) -> Record:
+        return Record(
             case_id=0, seq=0, kind=kind, trigger=trigger, from_state=source, to_state=dest, effective_at=at,
             recorded_at=self.clock.now(), actor=actor, reason=reason, data=to_json(event),
             idempotency_key=key, definition_version=wf.version,
@@ -636,16 +768,8 @@ class Engine:
 
     # ---- plumbing ----------------------------------------------------------------------------
 
-    def _write(self, change: Change, key: str | None, case_ref: str, trigger: str) -> None:
-        try:
-            self.store.apply(change)
-        except IntegrityError:
-            if key and self._replay(key, case_ref, trigger) is not None:
-                return  # a concurrent retry with the same key won; its result stands
-            raise
-
-    def _replay(self, key: str, case_ref: str, trigger: str) -> Outcome | None:
-        found = self.store.transition_by_key(key)
+    def _replay(self, key: str, case_ref: str, trigger: str, tx=None) -> Outcome | None:
+        found = (tx or self.store).transition_by_key(key)
         if found is None:
             return None
         t, ref = found
@@ -721,6 +845,29 @@ class Engine:
             return False
         log.warning("timer failed", case_ref=snap.case_ref, workflow=snap.workflow, deadline=deadline.name, reason=reason)
         return True
+
+
+def _filters(workflow: str | None, case_filters: dict[str, Any] | None) -> dict[str, Any]:
+    out = dict(case_filters or {})
+    if workflow is not None:
+        out["workflow"] = workflow
+    return out
+
+
+def _by_workflow(rows) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for workflow, _authority, _band, n in rows:
+        counts[workflow] = counts.get(workflow, 0) + n
+    return dict(sorted(counts.items()))
+
+
+def _band_label(low: int, high: int | None) -> str:
+    return f"{low}+" if high is None else f"{low}-{high}"
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """As the store returns moments: in UTC."""
+    return None if moment is None else moment.astimezone(dt.timezone.utc)
 
 
 def _met_or_missed(row: DeadlineRow, at: dt.datetime) -> str:

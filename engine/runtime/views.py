@@ -158,6 +158,18 @@ class UpcomingItem(_View):
     team: str | None = None
 
 
+@dataclass(frozen=True)
+class DeadlinePage(_View):
+    """One page of a monitoring list with the whole list's counts, all computed in SQL."""
+
+    items: list[Any]  # OverdueItem or UpcomingItem, sorted by due time
+    total: int
+    by_workflow: dict[str, int]
+    by_age: dict[str, int] | None  # overdue only: working days overdue, by band
+    limit: int
+    offset: int
+
+
 @dataclass
 class TickReport(_View):
     at: dt.datetime
