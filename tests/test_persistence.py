@@ -154,11 +154,12 @@ def test_an_existing_database_gains_case_ownership_and_per_authority_references(
     downgrade(store.db, "0003")
     with store.db.reader.connect() as conn:
         before = conn.execute(text("SELECT * FROM cases ORDER BY id")).all()
-        others = {t: conn.execute(text(f"SELECT * FROM {t} ORDER BY 1")).all() for t in ("transitions", "deadlines")}
+        others = {q: conn.execute(text(q)).all() for q in (
+            "SELECT * FROM transitions ORDER BY id", "SELECT id, case_id, name, due_on, due_at, status FROM deadlines ORDER BY id")}
     migrate(store.db)
     with store.db.reader.connect() as conn:
         after = conn.execute(text("SELECT * FROM cases ORDER BY id")).all()
-        assert {t: conn.execute(text(f"SELECT * FROM {t} ORDER BY 1")).all() for t in others} == others
+        assert {q: conn.execute(text(q)).all() for q in others} == others
     assert [tuple(row) for row in after] == [tuple(row) + (None, None, None) for row in before]
 
     sunderland = Engine(store, registry, clock=clock, authority="sunderland")

@@ -20,7 +20,8 @@ from engine.errors import CaseError, ConflictError
 from engine.language.casedata import coerce, from_json, to_json
 from engine.language.definition import DeadlineSpec, Workflow
 from engine.time.calendar import Unit, WorkingCalendar, due_at, parse_offset
-from persistence.models import CANCELLED, DeadlineRow, DefinitionRow, TransitionRow
+from persistence.models import CANCELLED
+from persistence.transaction import Record
 from persistence.store import CaseSnapshot, Change, Closing, NewDeadline, NewReminder
 
 MIGRATE = "migrate"
@@ -142,7 +143,7 @@ def plan(engine, snap: CaseSnapshot, target: Workflow, mapping: dict[str, str], 
         if name in still_open or state not in spec.states or not all(c.holds(values) for c in spec.when):
             continue
         entered = entered or _entered(engine, snap)
-        new = engine._new_deadline(target, snap.case_ref, name, spec, entered, values, {}, calendar)
+        new = engine._new_deadline(target, snap.case_ref, name, spec, entered, values, {}, calendar, snap.authority)
         new.reminders = [r for r in new.reminders if r.remind_at > now]
         openings.append(new)
         note = f"counted from entering {snap.state}" + (", already past due" if new.row.due_at <= now else "")
@@ -154,19 +155,19 @@ def plan(engine, snap: CaseSnapshot, target: Workflow, mapping: dict[str, str], 
     change = Change(
         case_ref=snap.case_ref, case_id=snap.id, expected_row_version=snap.row_version, version=target.version,
         state=state, data=to_json(values), effective_at=at, closed_at=None,
-        transition=TransitionRow(
+        transition=Record(
             case_id=0, seq=0, kind=MIGRATE, trigger=MIGRATE, from_state=snap.state, to_state=state, effective_at=at,
             recorded_at=now, actor=actor, reason=f"definition {snap.version} -> {target.version}", data=record,
             idempotency_key=None, definition_version=target.version,
         ),
         closings=closings, openings=openings,
-        definition=DefinitionRow(version=target.version, workflow=target.name, body=target.canonical, stored_at=now),
+        definition=Record(version=target.version, workflow=target.name, body=target.canonical, stored_at=now),
     )
     return change, move
 
 
-def _recounted(target: Workflow, state: str, row: DeadlineRow, spec: DeadlineSpec, values: dict[str, Any],
-               calendar: WorkingCalendar) -> DeadlineRow:
+def _recounted(target: Workflow, state: str, row, spec: DeadlineSpec, values: dict[str, Any],
+               calendar: WorkingCalendar) -> Record:
     """The open deadline as the new version counts it, from the same anchor date."""
     anchor = spec.anchor
     if anchor == row.anchor or (anchor in ("entry", "event") and row.anchor in ("entry", "event")):
@@ -182,15 +183,15 @@ def _recounted(target: Workflow, state: str, row: DeadlineRow, spec: DeadlineSpe
     role = spec.role
     if role is None and len(spec.states) == 1:
         role = target.spec.states[spec.states[0]].role
-    return DeadlineRow(
+    return Record(
         case_id=row.case_id, name=row.name, title=spec.title, role=role, source=spec.source, opened_at=row.opened_at,
         anchor=anchor, anchor_on=anchor_on, amount=spec.due.amount, unit=Unit(spec.due.unit).value,
         anchor_is_day_one=spec.due.anchor_is_day_one, calendar_version=calendar.version,
-        due_on=due_on, due_at=due_at(due_on),
+        due_on=due_on, due_at=due_at(due_on), workflow=target.name, authority=row.authority,
     )
 
 
-def _same(a: DeadlineRow, b: DeadlineRow) -> bool:
+def _same(a, b) -> bool:
     keys = ("title", "role", "source", "anchor", "anchor_on", "amount", "unit", "anchor_is_day_one", "due_on")
     return all(getattr(a, k) == getattr(b, k) for k in keys)
 
