@@ -318,9 +318,13 @@ class Store:
         with self.read() as s:
             return s.get(DefinitionRow, version)
 
-    def open_deadlines_due(self, *, due_before: dt.datetime, due_from: dt.datetime | None = None) -> list[tuple[DeadlineRow, CaseRow]]:
-        """Open deadlines with due_at in [due_from, due_before), oldest first, with their case."""
+    def open_deadlines_due(self, *, due_before: dt.datetime, due_from: dt.datetime | None = None,
+                           authority: str | None = None) -> list[tuple[DeadlineRow, CaseRow]]:
+        """Open deadlines with due_at in [due_from, due_before), oldest first, with their case
+        (only `authority`'s cases, if one is named)."""
         cond = [DeadlineRow.status == OPEN, DeadlineRow.due_at <= due_before]
+        if authority is not None:
+            cond.append(CaseRow.authority == authority)
         if due_from is not None:
             cond.append(DeadlineRow.due_at > due_from)
         with self.read() as s:

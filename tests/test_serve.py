@@ -9,16 +9,16 @@ import re
 import subprocess
 import urllib.request
 
-from fastapi.testclient import TestClient
 
 from engine import logs
 from engine.interfaces.api import create_app
 
+from .conftest import api_client
 from .test_cli import REPO, _env
 
 
 def test_docs_load_every_asset_from_the_app(engine):
-    client = TestClient(create_app(engine))
+    client = api_client(create_app(engine), engine.store)
     for page in ("/docs", "/redoc"):
         html = client.get(page)
         assert html.status_code == 200
@@ -34,7 +34,7 @@ def test_each_request_is_logged_without_its_query_string_or_body(engine):
     stream = io.StringIO()
     logs.configure(json_output=True, stream=stream)
     try:
-        client = TestClient(create_app(engine))
+        client = api_client(create_app(engine), engine.store)
         client.get("/cases/NOPE", params={"note": "Jane-Doe-7Q"})
         client.post("/cases", json={"workflow": "drp", "case_ref": "L-1", "data": {"concern": "Jane-Doe-7Q"}})
     finally:

@@ -45,6 +45,7 @@ from engine.errors import (
     InvalidEffectiveTime,
     InvalidTrigger,
     RoleNotAllowed,
+    RoleRequired,
 )
 from engine.runtime import inputs
 from engine.runtime.calendars import Calendars
@@ -163,9 +164,12 @@ class Engine:
         data: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
+        role_required: bool = False,
     ) -> Outcome:
         """Fire `trigger` on a case. A retry with the same idempotency key returns the first
-        outcome and stores nothing; `expected_version` turns a stale read into ConflictError."""
+        outcome and stores nothing; `expected_version` turns a stale read into ConflictError.
+        `role_required` (the REST API) refuses a transition that names its roles when no role
+        is given, instead of skipping the check."""
         case_ref = inputs.case_ref(case_ref)
         _check_command(case_ref, actor, reason, idempotency_key, trigger=trigger, role=role)
         if idempotency_key:
@@ -178,7 +182,8 @@ class Engine:
         wf = self._workflow(snap.version)
         at = self._effective(case_ref, at, snap)
         change = self._plan(snap, wf, trigger, at=at, actor=actor, role=role, reason=reason,
-                            data=data, idempotency_key=idempotency_key, kind="trigger")
+                            data=data, idempotency_key=idempotency_key, kind="trigger",
+                            role_required=role_required)
         self._write(change, idempotency_key, case_ref, trigger)
         t = change.transition
         log.info("transition", case_ref=case_ref, workflow=wf.name, trigger=trigger,
@@ -252,27 +257,30 @@ class Engine:
             for t in self.store.history(snap.id)
         ]
 
-    def overdue(self, at: dt.datetime | None = None) -> list[OverdueItem]:
-        """Open deadlines past the end of their due day at `at`, most overdue first."""
+    def overdue(self, at: dt.datetime | None = None, *, scoped: bool = False) -> list[OverdueItem]:
+        """Open deadlines past the end of their due day at `at`, most overdue first; `scoped`:
+        only this engine's authority's cases (for a principal who may see no other)."""
         at = self._now(at)
         today = local_date(at)
         return [
             OverdueItem(c.case_ref, c.workflow, c.state, d.name, d.title, d.due_on,
                         self.calendars.of(c.authority).working_days_between(d.due_on, today), d.role, d.source,
                         c.child_ref, c.assigned_to, c.team)
-            for d, c in self.store.open_deadlines_due(due_before=at)
+            for d, c in self.store.open_deadlines_due(due_before=at, authority=self.authority if scoped else None)
         ]
 
-    def upcoming(self, within: int, unit: Unit | str = Unit.WORKING_DAYS, at: dt.datetime | None = None) -> list[UpcomingItem]:
+    def upcoming(self, within: int, unit: Unit | str = Unit.WORKING_DAYS, at: dt.datetime | None = None, *,
+                 scoped: bool = False) -> list[UpcomingItem]:
         """Open deadlines not yet overdue that fall due within `within` units of `at`'s day,
-        each counted on its own case's calendar."""
+        each counted on its own case's calendar (`scoped`: as for overdue)."""
         at = self._now(at)
         today = local_date(at)
         horizons = {a: self.calendars.of(a).add(today, within, unit) for a in self.store.authorities_with_open_deadlines()}
         if not horizons:
             return []
         items = []
-        for d, c in self.store.open_deadlines_due(due_before=due_at(max(horizons.values())), due_from=at):
+        for d, c in self.store.open_deadlines_due(due_before=due_at(max(horizons.values())), due_from=at,
+                                                  authority=self.authority if scoped else None):
             if d.due_on <= horizons.get(c.authority, d.due_on):
                 items.append(UpcomingItem(c.case_ref, c.workflow, c.state, d.name, d.title, d.due_on,
                                           self.calendars.of(c.authority).working_days_between(today, d.due_on),
@@ -473,7 +481,7 @@ class Engine:
 
     def _plan(self, snap: CaseSnapshot, wf: Workflow, trigger: str, *, at: dt.datetime, actor: str,
               role: str | None, reason: str | None, data: dict[str, Any] | None,
-              idempotency_key: str | None, kind: str) -> Change:
+              idempotency_key: str | None, kind: str, role_required: bool = False) -> Change:
         if snap.closed_at is not None:
             raise InvalidTrigger(snap.case_ref, trigger, snap.state, [])
         valid = wf.valid_triggers(snap.state)
@@ -486,6 +494,8 @@ class Engine:
         except NoTransition as exc:
             raise ConditionNotMet(snap.case_ref, trigger, snap.state, exc.unmet) from None
         t = step.transition
+        if role is None and role_required and t.roles:
+            raise RoleRequired(snap.case_ref, trigger, t.roles)
         if role is not None and role != SYSTEM and t.roles and role not in t.roles:
             raise RoleNotAllowed(snap.case_ref, trigger, role, t.roles)
         for name in t.requires:  # facts the event itself must bring
