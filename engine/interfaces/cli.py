@@ -657,6 +657,9 @@ def _print_deadlines(view, all_: bool = False) -> None:
     out.print(table)
 
 
+from engine.interfaces import commands_access  # noqa: E402,F401  registers users, keys and audit
+
+
 def main() -> None:
     try:
         app(standalone_mode=True)
