@@ -10,6 +10,7 @@
     GET  /overdue?at=...             rows with case references        integrator, manager; iro: own rows
     GET  /upcoming?within=10wd&at=...                                 (the same)
     GET  /metrics                    Prometheus                        manager, admin
+    GET  /me                         who you are (and a session's CSRF token)  anyone signed in
     GET  /health                     {ok, database, worker, worker_id}; 503 unless all is well (public)
     GET|POST /login, POST /logout    signing in with a session cookie (see http/login.py)
 
@@ -273,6 +274,14 @@ def create_app(engine, worker=None, *, api_settings=None, registry_for: Callable
         audited(request, "list upcoming")
         amount, unit = parse_offset(within)
         return rows(caller, engines.of(caller).upcoming(amount, unit, moment(at), scoped=caller.authority is not None))
+
+    @app.get("/me", responses=responses(401, 500))
+    def me(request: Request, caller: Caller) -> dict[str, Any]:
+        """Who the server takes you to be; a signed-in browser also gets the CSRF token its
+        changes must send (X-CSRF-Token)."""
+        return {"name": caller.name, "kind": caller.kind, "roles": sorted(r.value for r in caller.roles),
+                "authority": caller.authority, "user_id": caller.user_id, "acts_as": sorted(caller.acts_as),
+                "csrf_token": getattr(request.state, "csrf_token", "") or None}
 
     @app.get("/metrics", response_class=Response, responses={200: {"content": {metrics_.CONTENT_TYPE: {}}}, **READ})
     def metrics(caller: Caller) -> Response:
