@@ -92,9 +92,12 @@ class Guard:
             entry = scope.get("state", {}).get("audit")
             principal = scope.get("state", {}).get("principal")
             if entry and principal is not None:
-                await anyio.to_thread.run_sync(lambda: audit.record(
-                    self.store, principal, entry["action"], outcome=outcome["status"],
-                    authority=entry.get("authority"), case_ref=entry.get("case_ref")))
+                try:
+                    await anyio.to_thread.run_sync(lambda: audit.record(
+                        self.store, principal, entry["action"], outcome=outcome["status"],
+                        authority=entry.get("authority"), case_ref=entry.get("case_ref")))
+                except Exception as exc:  # the database went away: say so (its type only, as elsewhere)
+                    access_log.critical("audit row not written", path=path, error=type(exc).__name__)
 
     async def _handle(self, scope, receive, send) -> None:
         path, method = scope["path"], scope["method"]
