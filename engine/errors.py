@@ -8,12 +8,14 @@
     ├── DatabaseError            the database cannot be opened or reached
     │   └── DatabaseMissing      a SQLite file that does not exist (and was not to be created)
     ├── DeploymentError          a process's settings disagree with those the database stores
+    ├── AccessError              a user or key cannot be made, found or changed as asked
     └── CaseError                a command on a case was refused; nothing was stored
         ├── CaseNotFound
         ├── CaseExists
         ├── InvalidTrigger       the trigger is not valid in the case's state
         ├── ConditionNotMet      the trigger is valid but its conditions on case data fail
         ├── RoleNotAllowed
+        │   └── RoleRequired     the transition names who may fire it and the caller named no role
         ├── InvalidCaseData      unknown field, wrong type, missing required field
         ├── InvalidEffectiveTime before the previous transition, or in the future
         ├── InvalidCommand       a reference, name, actor, key or reason breaks a length or character rule
@@ -85,6 +87,10 @@ class DatabaseMissing(DatabaseError):
     """A SQLite database file does not exist; commands other than `migrate` do not create one."""
 
 
+class AccessError(CaseclockError):
+    """A user or API key could not be made, found or changed as asked."""
+
+
 class CalendarError(CaseclockError, ValueError):
     """A date, offset or nation could not be understood."""
 
@@ -139,6 +145,16 @@ class RoleNotAllowed(CaseError):
         super().__init__(
             case_ref, f"role '{shown(role)}' may not fire '{trigger}'; allowed roles: {', '.join(allowed)}"
         )
+
+
+class RoleRequired(RoleNotAllowed):
+    """Raised where the caller must say as whom it fires (the REST API): an unstated role would
+    otherwise skip the check."""
+
+    def __init__(self, case_ref: str, trigger: str, allowed: list[str]):
+        self.trigger, self.role, self.allowed = trigger, None, list(allowed)
+        CaseError.__init__(self, case_ref, f"'{trigger}' may be fired only as one of: {', '.join(allowed)}; "
+                                           "name the role you act as")
 
 
 class InvalidCaseData(CaseError):

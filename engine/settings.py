@@ -47,6 +47,11 @@ VARIABLES: dict[tuple[str, str], str] = {
     ("notify", "smtp_port"): "CASECLOCK_SMTP_PORT",
     ("notify", "smtp_from"): "CASECLOCK_SMTP_FROM",
     ("notify", "smtp_to"): "CASECLOCK_SMTP_TO",
+    ("api", "max_body_bytes"): "CASECLOCK_MAX_BODY_BYTES",
+    ("api", "secure_cookies"): "CASECLOCK_SECURE_COOKIES",
+    ("api", "session_hours"): "CASECLOCK_SESSION_HOURS",
+    ("api", "proxy_user_header"): "CASECLOCK_PROXY_USER_HEADER",
+    ("api", "trusted_proxies"): "CASECLOCK_TRUSTED_PROXIES",
 }
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
@@ -136,6 +141,30 @@ class NotifySettings(_Section):
         return self.notifier or ("webhook" if self.webhook_url else "log")
 
 
+class ApiSettings(_Section):
+    """The HTTP side of `caseclock serve`: request limits, sessions and single sign-on."""
+
+    max_body_bytes: PositiveInt = 256 * 1024  # a larger request body is 413, refused while it streams
+    secure_cookies: bool = True  # the session cookie is sent over HTTPS only (turn off for plain-http tests)
+    session_hours: PositiveFloat = 8.0
+    # single sign-on: the header a trusted reverse proxy (e.g. oauth2-proxy) sets to the signed-in
+    # user's name; honoured only on requests that come from one of `trusted_proxies`
+    proxy_user_header: str | None = None
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @field_validator("secure_cookies", mode="before")
+    @classmethod
+    def _flag(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError("must be true or false")
+        return value
+
+
 class _Environment(PydanticBaseSettingsSource):
     """CASECLOCK_* variables, by the names in VARIABLES (flat names for nested settings)."""
 
@@ -165,6 +194,7 @@ class Settings(BaseSettings):
     workflows: list[Path] = Field(default_factory=list)  # extra workflow folders or files
     worker: WorkerSettings = WorkerSettings()
     notify: NotifySettings = NotifySettings()
+    api: ApiSettings = ApiSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -178,7 +208,7 @@ def load(overrides: Mapping[str, Any] | None = None, *, model: type[Settings] = 
     {"database_url": ..., "worker": {"batch": 5}}. Any bad value is a SettingsError."""
     file = model.model_config["yaml_file"]
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    for section in ("worker", "notify"):
+    for section in ("worker", "notify", "api"):
         if isinstance(overrides.get(section), Mapping):
             overrides[section] = {k: v for k, v in overrides[section].items() if v is not None}
     try:
@@ -201,8 +231,8 @@ def _describe(exc: ValidationError, overrides: Mapping[str, Any], file: Path) ->
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
         loc = [str(part) for part in error["loc"]]
-        section, key = (loc[0], loc[1]) if len(loc) > 1 and loc[0] in ("worker", "notify") else ("", loc[0])
-        if len(loc) == 1 and loc[0] in ("worker", "notify"):
+        section, key = (loc[0], loc[1]) if len(loc) > 1 and loc[0] in ("worker", "notify", "api") else ("", loc[0])
+        if len(loc) == 1 and loc[0] in ("worker", "notify", "api"):
             lines.append(f"settings {loc[0]}: {error['msg'].removeprefix('Value error, ')}")
             continue
         dotted = f"{section}.{key}" if section else key

@@ -153,3 +153,63 @@ class OutboxRow(SQLModel, table=True):
     last_error: str | None = None
     claimed_by: str | None = Field(default=None, max_length=128)
     claimed_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class UserRow(SQLModel, table=True):
+    """A person who signs in (or is vouched for by the authority's single sign-on proxy).
+    `password_hash` is argon2; empty for a user who only ever comes through the proxy."""
+
+    __tablename__ = "users"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=128)
+    password_hash: str | None = Field(default=None, max_length=256)
+    roles: list[str] = Field(default_factory=list, sa_type=JSON)  # access roles (engine.access.principal.Role)
+    authority: str | None = Field(default=None, max_length=64)  # None: every authority
+    user_id: str | None = Field(default=None, max_length=128)  # host-system id, matched to cases.assigned_to
+    acts_as: list[str] = Field(default_factory=list, sa_type=JSON)  # workflow roles they may fire as
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+class ApiKeyRow(SQLModel, table=True):
+    """A machine's key. Only its public prefix (for lookup) and the SHA-256 of the whole key are
+    stored: the key itself is shown once, when it is made."""
+
+    __tablename__ = "api_keys"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128)
+    prefix: str = Field(unique=True, max_length=16)
+    key_hash: str = Field(max_length=64)
+    roles: list[str] = Field(default_factory=list, sa_type=JSON)
+    authority: str | None = Field(default=None, max_length=64)
+    user_id: str | None = Field(default=None, max_length=128)
+    acts_as: list[str] = Field(default_factory=list, sa_type=JSON)
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+    expires_at: dt.datetime = Field(sa_type=UTCDateTime)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SessionRow(SQLModel, table=True):
+    """A signed-in person's session. The cookie carries a random id; only its SHA-256 is stored,
+    with the CSRF token every form of the session must send back."""
+
+    __tablename__ = "sessions"
+    id_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+    expires_at: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditRow(SQLModel, table=True):
+    """Who read or changed which case, when (append-only). Names and references only: no case data."""
+
+    __tablename__ = "audit"
+    __table_args__ = (Index("ix_audit_case", "case_ref", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(sa_type=UTCDateTime, index=True)
+    principal: str = Field(max_length=128, index=True)
+    kind: str = Field(max_length=16)  # user | key | anonymous
+    action: str = Field(max_length=128)  # e.g. "GET /cases/{case_ref}", "login"
+    authority: str | None = Field(default=None, max_length=64)
+    case_ref: str | None = Field(default=None, max_length=128)
+    outcome: int  # the HTTP status, or 0 for a command-line action

@@ -25,7 +25,8 @@ from persistence.store import Store
 
 PG_URL = os.environ.get("CASECLOCK_TEST_DATABASE_URL", "")
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... when tests run in parallel
-TABLES = ("outbox", "reminders", "deadlines", "transitions", "cases", "definitions", "deployment")
+TABLES = ("outbox", "reminders", "deadlines", "transitions", "cases", "definitions", "deployment",
+          "audit", "sessions", "api_keys", "users")
 
 
 def at(day: str, hour: int = 10, minute: int = 0) -> dt.datetime:
@@ -151,3 +152,20 @@ def escalating_registry() -> Registry:
     from pathlib import Path
 
     return Registry.load([bundled_dir("workflows"), Path(TEST_WORKFLOWS)])
+
+
+# every workflow role the bundled procedures name, for a key that may fire anything a test fires
+ALL_WORKFLOW_ROLES = ("iro", "iro_manager", "social_worker", "team_manager", "service_manager", "director",
+                      "chair", "conference_chair", "business_support", "head_of_service", "senior_manager")
+
+
+def api_client(app, store, *, roles=("admin", "integrator", "manager"), acts_as=ALL_WORKFLOW_ROLES, **client_kw):
+    """A TestClient on `app` sending a fresh API key with these roles."""
+    from fastapi.testclient import TestClient
+
+    from engine.access import accounts
+
+    key = accounts.create_key(store, "test", roles=list(roles), acts_as=list(acts_as), expires_in=dt.timedelta(days=1))
+    client = TestClient(app, **client_kw)
+    client.headers["Authorization"] = f"Bearer {key.key}"
+    return client

@@ -20,14 +20,14 @@ from engine.settings import WorkerSettings
 from engine.timers.worker import Worker
 from persistence.store import Store
 
-from .conftest import ESCALATING
+from .conftest import ESCALATING, api_client
 
 RAISED = {"theme": "drift_and_delay", "concern": "Permanence plan not progressed"}
 
 
 @pytest.fixture
-def client(engine):
-    with TestClient(create_app(engine)) as c:
+def client(engine, store):
+    with api_client(create_app(engine), store) as c:
         yield c
 
 
@@ -75,7 +75,8 @@ def test_errors_map_to_status_codes_with_the_engines_message(client):
     assert invalid.json()["detail"].startswith("case DRP-1: trigger 'approve' is not valid in state 'informal'")
     role = client.post("/cases/DRP-1/events", json={"trigger": "escalate", "at": "2026-03-03", "role": "social_worker"})
     assert role.status_code == 422 and role.json()["error"] == "RoleNotAllowed"
-    stale = client.post("/cases/DRP-1/events", json={"trigger": "escalate", "at": "2026-03-03", "expected_version": 7})
+    stale = client.post("/cases/DRP-1/events", json={"trigger": "escalate", "at": "2026-03-03", "role": "iro",
+                                                     "expected_version": 7})
     assert stale.status_code == 409 and stale.json()["error"] == "ConflictError"
     unknown = client.post("/cases", json={"workflow": "nope", "case_ref": "X-1", "at": "2026-03-02"})
     assert unknown.status_code == 400 and "nope" in unknown.json()["detail"]
@@ -142,7 +143,7 @@ def test_the_embedded_worker_fires_timers_and_stops_with_the_app(store, escalati
     engine.open_case(ESCALATING, "LATE", at=clock.now() - dt.timedelta(days=30), data=RAISED)  # long overdue
     worker = Worker(Engine(store, registry, WorkingCalendar(), clock), settings=WorkerSettings(sweep_seconds=30),
                     worker_id="embedded")
-    with TestClient(create_app(engine, worker=worker)) as client:
+    with api_client(create_app(engine, worker=worker), store) as client:
         assert client.get("/health").json() == {"ok": True, "database": "ok", "worker": "running", "worker_id": "embedded"}
         give_up = time.monotonic() + 15
         while time.monotonic() < give_up and client.get("/cases/LATE").json()["state"] == "informal":
@@ -180,7 +181,7 @@ def test_health_without_a_worker_checks_the_database(client):
 def test_health_reports_a_dead_worker_thread(store, registry):
     engine = Engine(store, registry, WorkingCalendar(), SystemClock())
     worker = Worker(engine, settings=WorkerSettings(sweep_seconds=30), worker_id="doomed")
-    with TestClient(create_app(engine, worker=worker)) as client:
+    with api_client(create_app(engine, worker=worker), store) as client:
         assert client.get("/health").status_code == 200
         timers = worker._threads["timers"]
         with capture_logs() as logs:
@@ -209,7 +210,7 @@ def test_health_reports_an_unreachable_database_and_the_worker_outlives_the_outa
         clock = SystemClock()
         engine = Engine(store, registry, WorkingCalendar(), clock)
         worker = Worker(engine, settings=WorkerSettings(sweep_seconds=30), worker_id="outage")
-        with TestClient(create_app(engine, worker=worker)) as client:
+        with api_client(create_app(engine, worker=worker), store) as client:
             assert client.get("/health").json() == {"ok": True, "database": "ok", "worker": "running", "worker_id": "outage"}
             pgserver.stop(directory, mode="fast")
             down = client.get("/health")

@@ -4,12 +4,11 @@ changed by a reassignment that history records like any other event."""
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
 from engine.errors import CaseNotFound, InvalidCommand
 from engine.interfaces.api import create_app
 
-from .conftest import at
+from .conftest import api_client, at
 from .test_cli import caseclock, no_traceback, ok
 
 RAISED = {"theme": "drift_and_delay", "concern": "Permanence plan not progressed"}
@@ -64,8 +63,8 @@ def test_owner_fields_over_their_limits_are_refused_before_anything_is_written(e
         engine.case("DRP-1")
 
 
-def test_the_api_opens_and_reassigns(engine):
-    with TestClient(create_app(engine)) as client:
+def test_the_api_opens_and_reassigns(engine, store):
+    with api_client(create_app(engine), store) as client:
         opened = client.post("/cases", json={"workflow": "drp", "case_ref": "DRP-1", "at": "2026-03-02", "data": RAISED,
                                              "child_ref": "P-9", "assigned_to": "iro.khan", "team": "North"})
         assert opened.status_code == 201 and opened.json()["child_ref"] == "P-9"

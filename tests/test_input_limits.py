@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from engine.errors import CaseError, InvalidCaseData, InvalidCommand, InvalidTrigger
@@ -19,7 +18,7 @@ from persistence.db import connect
 from persistence.models import CaseRow, TransitionRow
 from persistence.store import Store
 
-from .conftest import at
+from .conftest import api_client, at
 
 SECRET = "Jane-Doe-disclosed-at-school-4K"
 RAISED = {"theme": "safety", "concern": "Placement at risk"}
@@ -132,7 +131,7 @@ def test_a_driver_error_never_carries_sql_parameters(backend_url, caplog):
 ])
 def test_the_api_refuses_the_same_input_with_422_on_every_backend(eng, body, caplog):
     caplog.set_level(logging.DEBUG)
-    with TestClient(create_app(eng), raise_server_exceptions=False) as client:
+    with api_client(create_app(eng), eng.store, raise_server_exceptions=False) as client:
         response = client.post("/cases", json={"workflow": "drp", "case_ref": "DRP-1", "at": "2026-03-02",
                                                "data": RAISED, **body})
     assert response.status_code == 422, response.text

@@ -511,7 +511,10 @@ def serve(
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the timer worker in this process")] = False,
     create: Annotated[bool, typer.Option("--create", help=_CREATE_OPTION)] = False,
 ) -> None:
-    """Serve the REST API, with the timer worker running inside it unless --no-worker."""
+    """Serve the REST API, with the timer worker running inside it unless --no-worker.
+
+    Every endpoint but /health needs an API key (caseclock keys create) or a signed-in user
+    (caseclock users add)."""
     import uvicorn
 
     from engine.interfaces.api import create_app
@@ -519,7 +522,8 @@ def serve(
 
     engine = build_engine(create=may_create(create))
     timers = None if no_worker else Worker.from_settings(build_engine(), settings())
-    app = create_app(engine, worker=timers)
+    # a principal scoped to an authority works through an Engine with that authority's registry
+    app = create_app(engine, worker=timers, api_settings=settings().api, registry_for=load_registry)
     # uvicorn's own access log prints query strings (case data may be in them): the app logs
     # each request itself, through structlog
     _server_class()(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)).run()
@@ -696,6 +700,7 @@ def _print_deadlines(view, all_: bool = False) -> None:
 
 
 procedures.register(app)  # test, diff, migrate-cases
+from engine.interfaces import commands_access  # noqa: E402,F401  registers users, keys and audit
 
 
 def main() -> None:

@@ -48,6 +48,7 @@ from engine.errors import (
     InvalidTrigger,
     RoleNotAllowed,
     UnknownWorkflow,
+    RoleRequired,
 )
 from engine.runtime import inputs
 from engine.runtime.calendars import Calendars
@@ -192,9 +193,12 @@ class Engine:
         data: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
+        role_required: bool = False,
     ) -> Outcome:
         """Fire `trigger` on a case. A retry with the same idempotency key returns the first
-        outcome and stores nothing; `expected_version` turns a stale read into ConflictError."""
+        outcome and stores nothing; `expected_version` turns a stale read into ConflictError.
+        `role_required` (the REST API) refuses a transition that names its roles when no role
+        is given, instead of skipping the check."""
         case_ref = inputs.case_ref(case_ref)
         _check_command(case_ref, actor, reason, idempotency_key, trigger=trigger, role=role)
         try:
@@ -211,7 +215,8 @@ class Engine:
                 wf = self._workflow(snap.version)
                 at = self._effective(case_ref, at, snap)
                 change = self._plan(snap, wf, trigger, at=at, actor=actor, role=role, reason=reason,
-                                    data=data, idempotency_key=idempotency_key, kind="trigger")
+                                    data=data, idempotency_key=idempotency_key, kind="trigger",
+                                    role_required=role_required)
                 tx.apply(change)
         except IntegrityError:
             replay = self._replay(idempotency_key, case_ref, trigger) if idempotency_key else None
@@ -612,7 +617,7 @@ class Engine:
 
     def _plan(self, snap: CaseSnapshot, wf: Workflow, trigger: str, *, at: dt.datetime, actor: str,
               role: str | None, reason: str | None, data: dict[str, Any] | None,
-              idempotency_key: str | None, kind: str) -> Change:
+              idempotency_key: str | None, kind: str, role_required: bool = False) -> Change:
         if snap.closed_at is not None:
             raise InvalidTrigger(snap.case_ref, trigger, snap.state, [])
         valid = wf.valid_triggers(snap.state)
@@ -625,6 +630,8 @@ class Engine:
         except NoTransition as exc:
             raise ConditionNotMet(snap.case_ref, trigger, snap.state, exc.unmet) from None
         t = step.transition
+        if role is None and role_required and t.roles:
+            raise RoleRequired(snap.case_ref, trigger, t.roles)
         if role is not None and role != SYSTEM and t.roles and role not in t.roles:
             raise RoleNotAllowed(snap.case_ref, trigger, role, t.roles)
         for name in t.requires:  # facts the event itself must bring

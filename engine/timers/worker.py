@@ -105,6 +105,8 @@ class Worker:
             seconds=self.outbox_batch * (self.notify_settings.webhook_timeout_seconds + 1))
         self._stopping = threading.Event()
         self._wakeups = {"timers": threading.Event(), "delivery": threading.Event()}
+        # when each loop last finished a round (wall clock, seconds): the metrics' heartbeat
+        self.heartbeats: dict[str, float] = {}
         self._threads: dict[str, threading.Thread] = {}
         self.scheduler = None  # APScheduler: the daily calendar refresh
         self.started: dt.datetime | None = None
@@ -389,6 +391,7 @@ class Worker:
                 wakeup.clear()  # before the round: a wake-up during it means one more round
                 try:
                     work()
+                    self.heartbeats[name] = time.time()
                     pause = self._until_next(kinds)
                     failures = 0
                 except Exception as exc:
