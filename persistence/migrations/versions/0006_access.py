@@ -5,8 +5,8 @@ machine's key (api_keys, stored as a prefix and a SHA-256 hash, never the key). 
 who read or changed which case, append-only, with no case data. New tables only: existing cases,
 history and deadlines are untouched.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02 00:20:00
 """
 from alembic import op
@@ -15,8 +15,8 @@ import sqlmodel  # noqa: F401
 import persistence.types  # noqa: F401
 
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
