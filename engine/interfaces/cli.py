@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None, help="Statutory clocks for children's social care.")
 calendar_app = typer.Typer(no_args_is_help=True, help="Working-day arithmetic.")
 app.add_typer(calendar_app, name="calendar")
+__import__("engine.interfaces.commands_report", fromlist=["register"]).register(app)  # caseclock report
 
 
 class _Out:
