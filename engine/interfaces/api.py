@@ -36,6 +36,7 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict
 
+from engine.interfaces.web import router as dashboard
 from engine.time.calendar import parse_offset
 from engine.time.moments import parse_moment
 from engine.errors import (
@@ -137,6 +138,7 @@ def create_app(engine, worker=None) -> FastAPI:
     app.middleware("http")(_access_log)
     app.state.engine = engine
     app.state.worker = worker
+    app.include_router(dashboard)
 
     def error(status: int, exc: Exception) -> JSONResponse:
         return JSONResponse(status_code=status, content={"error": type(exc).__name__, "detail": str(exc)})

@@ -284,6 +284,17 @@ def csv_lines(rows: Iterator[Row], days_header: str = "working_days") -> Iterato
         yield take()
 
 
+def csv_lines_of(rows) -> Iterator[str]:
+    """CSV text of plain rows (lists of cells), one line at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow([_safe_cell(v) for v in row])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
 def _safe_cell(value: Any) -> Any:
     """A cell a spreadsheet would run as a formula (=, +, -, @) is quoted with an apostrophe."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
