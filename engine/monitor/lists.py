@@ -17,7 +17,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import and_, case, func, literal, or_, select, true
 
 from engine.time.calendar import LONDON, WorkingCalendar, due_at, local_date
 from persistence.models import OPEN, CaseRow, DeadlineRow, TransitionRow
@@ -185,15 +185,17 @@ class _Lists:
              offset: int = 0, limit: int = 50) -> Page:
         bands = _bands(kind)
         band = _band(bands, filters.band)
-        window = self._window(kind, filters, band)
         order = _order(sort, descending)
-        columns = _COLUMNS
+        # one scan counts every band (the bands partition the list): CASE over each band's
+        # condition, which is the last part of its window
+        label = case(*[(self._window(kind, filters, b)[-1], b[0]) for b in bands], else_=literal("")).label("band")
         with self.engine.store.db.reader.connect() as conn:
-            total = conn.execute(self._select(window, filters, [func.count()])).scalar_one()
-            rows = conn.execute(self._select(window, filters, columns).order_by(*order)
+            counted = dict(conn.execute(self._select(self._window(kind, filters, None), filters, [label, func.count()])
+                                        .group_by(label)).all())
+            rows = conn.execute(self._select(self._window(kind, filters, band), filters, _COLUMNS).order_by(*order)
                                 .limit(max(1, min(limit, 500))).offset(max(0, offset))).all()
-            counts = {name: conn.execute(self._select(self._window(kind, filters, b), filters, [func.count()])).scalar_one()
-                      for b in bands for name in [b[0]]}
+        counts = {b[0]: counted.get(b[0], 0) for b in bands}
+        total = counts[band[0]] if band else sum(counted.values())
         return Page([self._row(kind, r) for r in rows], total, offset, limit, counts)
 
     def _window(self, kind: str, filters: Filters, band):
