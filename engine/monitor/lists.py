@@ -344,21 +344,22 @@ def drp_tracker(engine, filters: Filters = Filters(), *, at: dt.datetime | None 
     ago) with their outcome. Paged and counted in SQL; open ones oldest first."""
     lists = _Lists(engine, at)
     closed_since = closed_since or (lists.today - dt.timedelta(weeks=13))
-    stage_deadline = (select(DEADLINES.c.due_on).where(DEADLINES.c.case_id == CASES.c.id, DEADLINES.c.status == OPEN,
-                                                       DEADLINES.c.name.in_(DRP_STAGE_DEADLINES.values()))
-                      .order_by(DEADLINES.c.due_at).limit(1).scalar_subquery())
+    # the response due at the current stage: at most one stage deadline is open per case
+    stage = DEADLINES.alias("stage")
+    with_stage = CASES.outerjoin(stage, and_(stage.c.case_id == CASES.c.id, stage.c.status == OPEN,
+                                             stage.c.name.in_(DRP_STAGE_DEADLINES.values())))
     base = [CASES.c.workflow == DRP_WORKFLOW, *_Lists._filters(filters)]
     open_cond = [*base, CASES.c.closed_at.is_(None), CASES.c.opened_at <= lists.at]
     closed_cond = [*base, CASES.c.closed_at.is_not(None),
                    CASES.c.closed_at >= dt.datetime.combine(closed_since, dt.time(), tzinfo=LONDON)]
     cols = (CASES.c.case_ref, CASES.c.authority, CASES.c.child_ref, CASES.c.assigned_to, CASES.c.team,
-            CASES.c.state, CASES.c.data, CASES.c.opened_at, CASES.c.closed_at, stage_deadline.label("stage_due_on"))
+            CASES.c.state, CASES.c.data, CASES.c.opened_at, CASES.c.closed_at, stage.c.due_on.label("stage_due_on"))
     with engine.store.db.reader.connect() as conn:
         open_total = conn.execute(select(func.count()).select_from(CASES).where(*open_cond)).scalar_one()
         closed_total = conn.execute(select(func.count()).select_from(CASES).where(*closed_cond)).scalar_one()
-        open_rows = conn.execute(select(*cols).where(*open_cond).order_by(CASES.c.opened_at, CASES.c.id)
+        open_rows = conn.execute(select(*cols).select_from(with_stage).where(*open_cond).order_by(CASES.c.opened_at, CASES.c.id)
                                  .limit(limit).offset(offset)).all()
-        closed_rows = conn.execute(select(*cols).where(*closed_cond).order_by(CASES.c.closed_at.desc(), CASES.c.id)
+        closed_rows = conn.execute(select(*cols).select_from(with_stage).where(*closed_cond).order_by(CASES.c.closed_at.desc(), CASES.c.id)
                                    .limit(limit).offset(offset)).all()
     return Tracker([_dispute(lists, r) for r in open_rows], [_dispute(lists, r) for r in closed_rows],
                    open_total, closed_total)
@@ -369,8 +370,6 @@ def _dispute(lists: _Lists, r) -> Dispute:
     raised = local_date(r.opened_at)
     closed = local_date(r.closed_at) if r.closed_at is not None else None
     due = r.stage_due_on
-    if isinstance(due, str):  # SQLite returns a scalar subquery's date as text
-        due = dt.date.fromisoformat(due)
     data = r.data or {}
     outcome = None
     if r.state == "resolved":
