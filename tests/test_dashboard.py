@@ -168,3 +168,10 @@ def test_scorecard_page_charts_with_numbers_beside_them(eng):
 def test_stylesheet_is_served_from_the_package(eng):
     r = client_as(eng, None).get("/dashboard/style.css")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/css") and ".skip-link" in r.text
+
+
+def test_case_data_is_escaped_not_run(eng):
+    eng.open_case("drp", "D-X", at=at("2026-03-10"), child_ref="K-X",
+                  data={"theme": "safety", "concern": '<script>alert("x")</script>'})
+    html = client_as(eng, MANAGER).get("/dashboard/cases/D-X").text
+    assert "<script>" not in html and "&lt;script&gt;" in html
