@@ -133,3 +133,19 @@ def test_drp_tracker(eng):
     # raised Mon 2 Mar, resolved Mon 9 Mar: 5 working days
     assert (c1.case_ref, c1.stage, c1.outcome, c1.age_working_days) == ("C1", "resolved", "agreed_action", 5)
     assert lists.drp_tracker(eng, Filters(iro="iro.b")).open_total == 2
+
+
+@pytest.mark.parametrize("when", ["2026-03-14", "2026-03-16", "2026-04-03", "2026-04-05", "2026-04-07", "2026-05-01"])
+def test_every_row_is_counted_in_the_band_its_working_days_fall_in(eng, when):
+    """On a weekend, a bank holiday (Good Friday 3 Apr, Easter Monday 6 Apr 2026) or a working
+    day, each band's SQL boundaries agree with the working days counted row by row."""
+    moment = at(when, 12)
+    for kind, page_of, bands in (("overdue", lists.overdue_page, lists.OVERDUE_BANDS),
+                                 ("due_next", lists.due_next_page, lists.DUE_NEXT_BANDS)):
+        whole = page_of(eng, at=moment, limit=500)
+        assert sum(whole.bands.values()) == whole.total, kind
+        for name, least, most in bands:
+            page = page_of(eng, Filters(band=name), at=moment, limit=500)
+            assert page.total == whole.bands[name]
+            for row in page.rows:
+                assert least <= row.working_days <= (most if most is not None else 10**6), (kind, name, row)
