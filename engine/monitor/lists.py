@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from sqlalchemy import and_, case, func, literal, or_, select, true
+from sqlalchemy.sql import visitors
 
 from engine.time.calendar import LONDON, WorkingCalendar, due_at, local_date
 from persistence.models import OPEN, CaseRow, DeadlineRow, TransitionRow
@@ -117,11 +118,22 @@ class _Lists:
 
     def _by_authority(self, filters: Filters, bound) -> Any:
         """OR over authorities of (authority = A AND bound(A's calendar)): each case is counted on
-        its own calendar."""
-        parts = []
+        its own calendar. Authorities whose calendars are the same share one term, and when every
+        authority counts on one calendar the bound needs no authority at all (nor the cases table)."""
+        groups: dict[str, tuple[WorkingCalendar, list[str | None]]] = {}
         for authority in self._authorities(filters):
-            same = CASES.c.authority.is_(None) if authority is None else CASES.c.authority == authority
-            parts.append(and_(same, bound(self.calendar(authority))))
+            calendar = self.calendar(authority)
+            groups.setdefault(calendar.version, (calendar, []))[1].append(authority)
+        if len(groups) == 1:
+            (calendar, _members), = groups.values()
+            return bound(calendar)
+        parts = []
+        for calendar, members in groups.values():
+            named = [a for a in members if a is not None]
+            same = [CASES.c.authority.in_(named)] if named else []
+            if None in members:
+                same.append(CASES.c.authority.is_(None))
+            parts.append(and_(or_(*same), bound(calendar)))
         return or_(*parts) if parts else ~true()
 
     # -- overdue now ---------------------------------------------------------------------------
@@ -177,9 +189,16 @@ class _Lists:
             cond.append(CASES.c.authority == filters.authority)
         return cond
 
-    def _select(self, window: list, filters: Filters, columns):
-        return (select(*columns).select_from(DEADLINES.join(CASES, CASES.c.id == DEADLINES.c.case_id))
-                .where(*window, *self._filters(filters)))
+    def _select(self, window: list, filters: Filters, columns, *, cases: bool = True):
+        source = DEADLINES.join(CASES, CASES.c.id == DEADLINES.c.case_id) if cases else DEADLINES
+        return select(*columns).select_from(source).where(*window, *self._filters(filters))
+
+    def _count_needs_cases(self, filters: Filters, window: list) -> bool:
+        """Counting reads the deadlines alone (an index range) unless a filter or the calendars
+        of several authorities need the case."""
+        if any(v is not None for v in (filters.workflow, filters.team, filters.iro, filters.child, filters.authority)):
+            return True
+        return any(getattr(element, "table", None) is CASES for part in window for element in visitors.iterate(part))
 
     def page(self, kind: str, filters: Filters, *, sort: str = "due", descending: bool = False,
              offset: int = 0, limit: int = 50) -> Page:
@@ -190,7 +209,9 @@ class _Lists:
         # condition, which is the last part of its window
         label = case(*[(self._window(kind, filters, b)[-1], b[0]) for b in bands], else_=literal("")).label("band")
         with self.engine.store.db.reader.connect() as conn:
-            counted = dict(conn.execute(self._select(self._window(kind, filters, None), filters, [label, func.count()])
+            whole = self._window(kind, filters, None)
+            cases = self._count_needs_cases(filters, whole + [label])
+            counted = dict(conn.execute(self._select(whole, filters, [label, func.count()], cases=cases)
                                         .group_by(label)).all())
             rows = conn.execute(self._select(self._window(kind, filters, band), filters, _COLUMNS).order_by(*order)
                                 .limit(max(1, min(limit, 500))).offset(max(0, offset))).all()
