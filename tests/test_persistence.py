@@ -73,7 +73,7 @@ def test_the_public_api_lists_every_public_name():
 
     exported = {name for name in dir(engine) if not name.startswith("_")}
     modules = {"errors", "logs", "settings", "language", "time", "runtime", "timers", "procedures", "interfaces",
-               "exchange", "access", "simulation"}
+               "exchange", "access", "simulation", "monitor"}
     assert exported - modules == set(engine.__all__)
 
 

@@ -44,6 +44,7 @@ from engine.interfaces.http.guard import SESSION_COOKIE, Guard
 from engine.interfaces.http.login import router as login_router
 from engine.interfaces.http.problems import install as install_problems
 from engine.interfaces.http.problems import responses
+from engine.interfaces.web import router as dashboard
 from engine.time.calendar import parse_offset
 from engine.time.moments import parse_moment
 
@@ -189,6 +190,7 @@ def create_app(engine, worker=None, *, api_settings=None, registry_for: Callable
     app.state.api_settings = settings
     install_problems(app)
     app.include_router(login_router(store, settings))
+    app.include_router(dashboard)
 
     def readable(caller: Principal, case_ref: str):
         """The caller's engine and the case, if they may read it; else 404 (existence does not leak)."""

@@ -30,6 +30,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 calendar_app = typer.Typer(no_args_is_help=True, help="Working-day arithmetic.")
 app.add_typer(calendar_app, name="calendar")
 __import__("engine.interfaces.commands_exchange", fromlist=["register"]).register(app)  # import, audit-dates, export
+__import__("engine.interfaces.commands_report", fromlist=["register"]).register(app)  # caseclock report
 
 
 class _Out:
