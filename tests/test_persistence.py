@@ -72,7 +72,7 @@ def test_the_public_api_lists_every_public_name():
     import engine
 
     exported = {name for name in dir(engine) if not name.startswith("_")}
-    modules = {"errors", "logs", "settings", "language", "time", "runtime", "timers", "interfaces"}
+    modules = {"errors", "logs", "settings", "language", "time", "runtime", "timers", "interfaces", "access"}
     assert exported - modules == set(engine.__all__)
 
 
