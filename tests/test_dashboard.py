@@ -1,15 +1,17 @@
 """The dashboard's pages through FastAPI's TestClient, as each role sees them.
 
-Sign-in is not part of this package: the real middleware sets request.state.principal. Here
-a test-only middleware (`_principal_from_fixture`) sets it from the test's chosen principal."""
+Each principal is a real API key with that principal's roles, scope and user id, sent as a
+bearer token: the same gate as production decides who is asking."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 from fastapi.testclient import TestClient
 
+from engine.access import accounts
 from engine.access.principal import Principal, Role
 from engine.interfaces.api import create_app
 from engine.runtime.engine import Engine
@@ -44,15 +46,13 @@ def eng(tmp_path_factory, registry):
 
 
 def client_as(eng, principal: Principal | None) -> TestClient:
-    app = create_app(eng)
-
-    @app.middleware("http")
-    async def _principal_from_fixture(request, call_next):  # test-only stand-in for the sign-in
-        if principal is not None:
-            request.state.principal = principal
-        return await call_next(request)
-
-    return TestClient(app)
+    client = TestClient(create_app(eng))
+    if principal is not None:
+        issued = accounts.create_key(eng.store, principal.name, roles=[r.value for r in principal.roles],
+                                     expires_in=dt.timedelta(days=1), authority=principal.authority,
+                                     user_id=principal.user_id, acts_as=list(principal.acts_as))
+        client.headers["Authorization"] = f"Bearer {issued.key}"
+    return client
 
 
 def rows(html: str) -> list[str]:

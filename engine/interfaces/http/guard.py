@@ -34,7 +34,7 @@ from engine.interfaces.http.problems import problem
 
 SESSION_COOKIE = "caseclock_session"
 LOGIN_COOKIE = "caseclock_login"  # the login form's own CSRF token (double submit), before a session exists
-PUBLIC = {"/health", "/login"}
+PUBLIC = {"/health", "/login", "/dashboard/style.css"}  # the stylesheet carries no data; the sign-in page uses it
 PUBLIC_PREFIXES = ("/static-offline-docs/",)  # Swagger UI and ReDoc's own files: no data in them
 SAFE = {"GET", "HEAD", "OPTIONS"}
 PAGE_CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
