@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.access.principal import Principal, Role
+from engine.access import accounts
+from engine.settings import ApiSettings
 from engine.runtime.engine import Engine
 from engine.time.calendar import WorkingCalendar
 from engine.time.clock import SimulatedClock
@@ -30,7 +31,7 @@ playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="no chromium (apt-get install chromium)"),
               pytest.mark.xdist_group("browser")]
 RAISED = {"theme": "safety", "concern": "x"}
-MANAGER = Principal("manager", frozenset({Role.MANAGER}), None)
+PASSWORD = "a long passphrase for tests"
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +49,9 @@ def server(tmp_path_factory, registry):
     e.fire("CLA-1", "review_held", at=at("2025-06-30"), role="iro", data={"next_review_on": "2025-09-01"})
     e.fire("CLA-1", "review_held", at=at("2025-10-01"), role="iro",
            data={"next_review_on": "2026-03-01", "permanence_plan_ratified": True, "lateness_reason": "missing_report"})
-    app = create_app(e)
-
-    @app.middleware("http")
-    async def _principal_from_fixture(request, call_next):  # test-only stand-in for the sign-in
-        request.state.principal = MANAGER
-        return await call_next(request)
+    accounts.add_user(store, "manager.lee", roles=["manager"], password=PASSWORD)
+    # plain http on the loopback: the session cookie cannot be Secure here
+    app = create_app(e, api_settings=ApiSettings(secure_cookies=False))
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -72,12 +70,38 @@ def server(tmp_path_factory, registry):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        context = browser.new_context(accept_downloads=True)
-        yield context.new_page()
-        browser.close()
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(server, browser):
+    # the pages' CSP forbids inline script, which is how axe-core is injected: the checking
+    # context bypasses it, and test_pages_break_no_content_security_rule visits every page
+    # with the CSP enforced
+    signed_in = browser.new_context(accept_downloads=True, bypass_csp=True).new_page()
+    sign_in(signed_in, server)
+    return signed_in
+
+
+@pytest.fixture(scope="module")
+def strict_page(server, browser):
+    page = browser.new_context().new_page()
+    sign_in(page, server)
+    return page
+
+
+def sign_in(page, server: str) -> None:
+    """Through the real sign-in form: a page asked for without a session goes to /login first."""
+    page.goto(server + "/dashboard/overdue")
+    assert "/login" in page.url
+    page.fill("#username", "manager.lee")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/dashboard/overdue")
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +163,12 @@ def test_charts_render_with_their_figures(server, page):
     assert box["width"] > 200 and box["height"] > 50
     labels = chart.locator("text.value").all_text_contents()
     assert labels[2] == "100%" and labels[6] == "0%"  # June on time, October late; n/a where none held
+
+
+def test_pages_break_no_content_security_rule(server, strict_page):
+    """With the CSP enforced, no page needs anything it forbids (inline style or script)."""
+    refused: list[str] = []
+    strict_page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    for path in PAGES.values():
+        assert strict_page.goto(server + path).status == 200
+    assert refused == []
