@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import func, insert, or_, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -25,10 +25,20 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlmodel import Session
 
-from engine.errors import AmbiguousCase, CaseExists, ConflictError, DatabaseError
+from engine.errors import DatabaseError
 
 from .db import Database, connect, migrate
-from .transaction import Batch, ClaimLost, DeadlineRecord, Record, Transaction, _statements, begin
+from .transaction import (
+    CASES,
+    DEADLINES,
+    Batch,
+    ClaimLost,
+    DeadlineRecord,
+    Record,
+    Transaction,
+    _statements,
+    begin,
+)
 from .models import (
     CANCELLED,
     OPEN,
@@ -143,12 +153,6 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-CASES = CaseRow.__table__
-TRANSITIONS = TransitionRow.__table__
-DEADLINES = DeadlineRow.__table__
-REMINDERS = ReminderRow.__table__
-OUTBOX = OutboxRow.__table__
-DEFINITIONS = DefinitionRow.__table__
 DEPLOYMENT = DeploymentRow.__table__
 
 

@@ -19,10 +19,11 @@ from typing import Any
 from engine.errors import CaseError, ConflictError
 from engine.language.casedata import coerce, from_json, to_json
 from engine.language.definition import DeadlineSpec, Workflow
-from engine.time.calendar import Unit, WorkingCalendar, due_at, parse_offset
+from engine.runtime.engine import reminders_before
+from engine.time.calendar import Unit, WorkingCalendar, due_at
 from persistence.models import CANCELLED
 from persistence.transaction import Record
-from persistence.store import CaseSnapshot, Change, Closing, NewDeadline, NewReminder
+from persistence.store import CaseSnapshot, Change, Closing, NewDeadline
 
 MIGRATE = "migrate"
 
@@ -136,7 +137,7 @@ def plan(engine, snap: CaseSnapshot, target: Workflow, mapping: dict[str, str], 
             moves.append(DeadlineMove(row.name, row.due_on, row.due_on))
             continue
         closings.append(Closing(row.id, CANCELLED, at))
-        openings.append(NewDeadline(new_row, _reminders(spec, new_row.due_on, calendar, now)))
+        openings.append(NewDeadline(new_row, reminders_before(spec, new_row.due_on, calendar, now)))
         moves.append(DeadlineMove(row.name, row.due_on, new_row.due_on))
     entered = None
     for name, spec in target.spec.deadlines.items():
@@ -194,17 +195,6 @@ def _recounted(target: Workflow, state: str, row, spec: DeadlineSpec, values: di
 def _same(a, b) -> bool:
     keys = ("title", "role", "source", "anchor", "anchor_on", "amount", "unit", "anchor_is_day_one", "due_on")
     return all(getattr(a, k) == getattr(b, k) for k in keys)
-
-
-def _reminders(spec: DeadlineSpec, due_on: dt.date, calendar: WorkingCalendar, now: dt.datetime) -> list[NewReminder]:
-    out = []
-    for offset in spec.remind:
-        amount, unit = parse_offset(offset)
-        remind_on = calendar.add(due_on, -amount, unit)
-        remind_at = due_at(remind_on - dt.timedelta(days=1))  # the start of the reminder's day
-        if remind_at > now:
-            out.append(NewReminder(offset, remind_on, remind_at))
-    return out
 
 
 def _entered(engine, snap: CaseSnapshot) -> dt.datetime:

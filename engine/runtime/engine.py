@@ -757,14 +757,7 @@ class Engine:
             due_on=due_on, due_at=due_at(due_on), status=OPEN, closed_at=None, expired_at=None, expiry_outcome=None,
             workflow=wf.name, authority=authority,
         )
-        reminders = []
-        for offset in spec.remind:
-            amount, unit = parse_offset(offset)
-            remind_on = calendar.add(due_on, -amount, unit)
-            remind_at = due_at(remind_on - dt.timedelta(days=1))  # the start of the reminder's day
-            if remind_at > at:
-                reminders.append(NewReminder(offset, remind_on, remind_at))
-        return NewDeadline(row, reminders)
+        return NewDeadline(row, reminders_before(spec, due_on, calendar, at))
 
     def _transition_row(self, trigger, kind, source, dest, at, actor, reason, event, key, wf) -> Record:
         return Record(
@@ -875,6 +868,20 @@ def _band_label(low: int, high: int | None) -> str:
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     """As the store returns moments: in UTC."""
     return None if moment is None else moment.astimezone(dt.timezone.utc)
+
+
+def reminders_before(spec: DeadlineSpec, due_on: dt.date, calendar: WorkingCalendar,
+                     after: dt.datetime) -> list[NewReminder]:
+    """The reminders of a deadline due on `due_on` that are still to come after `after`; each is
+    sent at the start of its day."""
+    out = []
+    for offset in spec.remind:
+        amount, unit = parse_offset(offset)
+        remind_on = calendar.add(due_on, -amount, unit)
+        remind_at = due_at(remind_on - dt.timedelta(days=1))
+        if remind_at > after:
+            out.append(NewReminder(offset, remind_on, remind_at))
+    return out
 
 
 def _met_or_missed(row: DeadlineRow, at: dt.datetime) -> str:
