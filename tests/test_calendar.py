@@ -835,3 +835,13 @@ def test_agrees_with_gov_uk_2018_to_2028(
     # `holidays` package has and this cached GOV.UK copy predates. Anything else is news.
     known = {SCT: {D(2026, 6, 15)}}.get(nation, set())
     assert disagreements == known
+
+
+@pytest.mark.parametrize("nation", list(Nation))
+def test_bank_holidays_are_holidays_uk_in_every_supported_year(nation: Nation) -> None:
+    """The UK class is loaded from its file (not through `holidays.countries`): same days."""
+    first, last = calendar_module._supported_years()
+    assert (first, last) == (holidays.UK.start_year, holidays.UK.end_year)
+    subdivision = calendar_module._SUBDIVISION[nation]
+    ours = calendar_module._united_kingdom()(subdiv=subdivision, years=range(first, last + 1))
+    assert dict(ours) == dict(holidays.UK(subdiv=subdivision, years=range(first, last + 1)))

@@ -3,6 +3,7 @@ no type placeholders."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -10,13 +11,45 @@ import pytest
 
 from .test_cli import REPO, caseclock, ok
 
-HEAVY = ("alembic", "fastapi", "uvicorn", "numpy", "sqlalchemy", "structlog", "rich", "holidays", "pydantic_settings")
+HEAVY = ("alembic", "fastapi", "uvicorn", "numpy", "sqlalchemy", "sqlmodel", "structlog", "rich", "holidays", "pydantic_settings",
+         "jinja2", "argon2", "prometheus_client", "yaml", "persistence", "engine.settings", "engine.runtime")
+
+
+def loaded_after(code: str) -> list[str]:
+    """The HEAVY modules a fresh interpreter holds after running `code`."""
+    probe = f"import sys\n{code}\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    return ast.literal_eval(result.stdout.splitlines()[-1])
 
 
 def test_the_cli_module_imports_nothing_heavy():
     code = f"import sys, engine.interfaces.cli; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout == "[]\n"
+
+
+def test_help_loads_nothing_heavy():
+    code = "from engine.interfaces.cli import app\ntry:\n    app(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass"
+    assert loaded_after(code) == []
+
+
+def test_every_command_module_registers_the_same_way():
+    from engine.interfaces import cli
+
+    modules = sorted(p.stem.removeprefix("commands_") for p in (REPO / "engine" / "interfaces").glob("commands_*.py"))
+    assert sorted(cli.COMMAND_MODULES) == modules
+
+
+@pytest.mark.parametrize("module", sorted(p.stem for p in (REPO / "engine" / "interfaces").glob("commands_*.py")))
+def test_a_command_module_loads_its_dependencies_only_when_run(module):
+    assert loaded_after(f"import engine.interfaces.{module}") == []
+
+
+def test_counting_days_does_not_load_every_country_of_the_holidays_package():
+    code = ("from engine.interfaces.cli import app; app(['calendar', 'add', '2026-12-14', '20wd'], standalone_mode=False)\n"
+            "print('holidays.countries' in sys.modules, 'holidays.countries.france' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", f"import sys\n{code}"], capture_output=True, text=True, cwd=REPO, check=True)
+    assert result.stdout == "2027-01-14\nFalse False\n"
 
 
 def test_a_calendar_command_loads_no_database_or_web_code():

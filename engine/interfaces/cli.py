@@ -8,6 +8,7 @@ upgrade, FastAPI and uvicorn only for `serve`) load in the commands that use the
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import os
 import sys
@@ -19,7 +20,6 @@ import typer
 from engine.time.calendar import LONDON, Nation, WorkingCalendar, parse_offset
 from engine.time.clock import SimulatedClock, SystemClock
 from engine.errors import CaseclockError, DatabaseMissing
-from engine.interfaces import commands_procedures as procedures
 
 if TYPE_CHECKING:
     from engine.settings import Settings
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None, help="Statutory clocks for children's social care.")
 calendar_app = typer.Typer(no_args_is_help=True, help="Working-day arithmetic.")
 app.add_typer(calendar_app, name="calendar")
-__import__("engine.interfaces.commands_exchange", fromlist=["register"]).register(app)  # import, audit-dates, export
-__import__("engine.interfaces.commands_report", fromlist=["register"]).register(app)  # caseclock report
 
 
 class _Out:
@@ -443,11 +441,6 @@ def demo(
     run(database, out)
 
 
-from engine.interfaces import commands_simulate  # noqa: E402  (typer alone: the simulation loads when it runs)
-
-app.command("simulate")(commands_simulate.simulate)
-
-
 # ---- timers, notifications and the REST service ---------------------------------------------
 
 
@@ -700,8 +693,20 @@ def _print_deadlines(view, all_: bool = False) -> None:
     out.print(table)
 
 
-procedures.register(app)  # test, diff, migrate-cases
-from engine.interfaces import commands_access  # noqa: E402,F401  registers users, keys and audit
+# ---- commands in modules of their own --------------------------------------------------------
+
+COMMAND_MODULES = (
+    "access",  # users, keys, audit
+    "exchange",  # import, audit-dates, export
+    "procedures",  # test, diff, migrate-cases
+    "report",
+    "simulate",
+)
+"""engine/interfaces/commands_<name>.py, each with `register(app)`; at import each loads typer
+and little else (tests/test_startup.py checks), so `--help` starts without their dependencies."""
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"engine.interfaces.commands_{_name}").register(app)
 
 
 def main() -> None:

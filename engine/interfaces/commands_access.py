@@ -13,12 +13,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from engine.interfaces.cli import app, fail, load_registry, open_store, out, settings
-
 users_app = typer.Typer(no_args_is_help=True, help="People who sign in: add, remove, list.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for machines: create, list, revoke.")
-app.add_typer(users_app, name="users")
-app.add_typer(keys_app, name="keys")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(users_app, name="users")
+    app.add_typer(keys_app, name="keys")
+    app.command("audit")(audit_list)
 
 _ROLE = "Access role: admin, integrator, manager, iro, viewer (repeat for several)"
 _AUTHORITY = "The one authority whose cases it may see (default: every authority)"
@@ -28,6 +30,8 @@ _USER_ID = "The host system's user id, matched against cases' assigned_to (for I
 
 def _authority(name: str | None) -> str | None:
     """An authority must have a profile: a typo would make an account that sees nothing."""
+    from engine.interfaces.cli import load_registry
+
     if name is not None:
         load_registry(name)
     return name
@@ -51,6 +55,7 @@ def users_add(
     no_password: Annotated[bool, typer.Option("--no-password", help="Sign in only through the single sign-on proxy")] = False,
 ) -> None:
     """Add a person who signs in (password: prompted for, or --password-stdin)."""
+    from engine.interfaces.cli import open_store, out
     from engine.access import accounts
 
     if no_password:
@@ -67,6 +72,7 @@ def users_add(
 @users_app.command("remove")
 def users_remove(name: str) -> None:
     """Remove a user and end their sessions (the audit trail keeps their name)."""
+    from engine.interfaces.cli import open_store, out
     from engine.access import accounts
 
     accounts.remove_user(open_store(), name)
@@ -76,6 +82,7 @@ def users_remove(name: str) -> None:
 @users_app.command("list")
 def users_list() -> None:
     """Users, their roles and scope (never a password hash)."""
+    from engine.interfaces.cli import open_store, out
     from rich.table import Table
 
     from engine.access import accounts
@@ -97,6 +104,7 @@ def keys_create(
     acts_as: Annotated[Optional[list[str]], typer.Option("--acts-as", help=_ACTS_AS)] = None,
 ) -> None:
     """Create an API key. It is printed once, alone on the last line: store it now."""
+    from engine.interfaces.cli import fail, open_store, settings
     from engine.access import accounts
     from engine.settings import parse_span
 
@@ -116,6 +124,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """Keys by prefix, with roles, scope, expiry and revocation (never the key)."""
+    from engine.interfaces.cli import open_store, out
     from rich.table import Table
 
     from engine.access import accounts
@@ -133,13 +142,13 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key: Annotated[str, typer.Argument(help="The key's prefix (caseclock keys list) or id")]) -> None:
     """Revoke a key at once: the next request that sends it is refused."""
+    from engine.interfaces.cli import open_store, out
     from engine.access import accounts
 
     row = accounts.revoke_key(open_store(), key)
     out.print(f"key {row.prefix} ({row.name}) revoked")
 
 
-@app.command("audit")
 def audit_list(
     case: Annotated[Optional[str], typer.Option("--case", help="Only this case reference")] = None,
     principal: Annotated[Optional[str], typer.Option("--principal", help="Only this user or key name")] = None,
@@ -147,6 +156,7 @@ def audit_list(
     limit: Annotated[int, typer.Option("--limit", help="At most this many rows, newest first")] = 1000,
 ) -> None:
     """Who read or changed which case, when (newest first)."""
+    from engine.interfaces.cli import open_store, out
     from rich.table import Table
 
     from engine.access import audit

@@ -14,6 +14,10 @@ import typer
 PERCENT = "{:.1%}"
 
 
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate)
+
+
 def _rate(value: Optional[float]) -> Optional[float]:
     if value is not None and not 0 <= value <= 1:
         raise typer.BadParameter("must be a share between 0 and 1 (0.16 is 16%)")

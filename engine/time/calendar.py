@@ -350,9 +350,30 @@ CHUNK_YEARS = 10
 @lru_cache(maxsize=None)
 def _supported_years() -> tuple[int, int]:
     """The years `holidays` computes UK bank holidays for; outside them it silently returns none."""
-    import holidays  # loaded on first use: commands that count no days start without it
+    uk = _united_kingdom()
+    return uk.start_year, uk.end_year
 
-    return holidays.UK.start_year, holidays.UK.end_year
+
+@lru_cache(maxsize=None)
+def _united_kingdom() -> type:
+    """`holidays`' UK class, loaded on first use (commands that count no days start without it)
+    from its own file: importing it as `holidays.countries.united_kingdom`, or through
+    `holidays.UK`, first runs the `holidays.countries` package, which imports all 250 countries
+    (about 0.5 s of a command's start-up) to name one. The module only imports from `holidays`'
+    core, never from its package; a test checks it counts the same days as `holidays.UK`."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import holidays
+
+    name = "holidays.countries.united_kingdom"
+    if name in sys.modules:
+        return sys.modules[name].UnitedKingdom
+    spec = importlib.util.spec_from_file_location(name, Path(holidays.__file__).parent / "countries" / "united_kingdom.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.UnitedKingdom
 
 
 def _chunk_count() -> int:
@@ -370,10 +391,8 @@ def _chunk_years(chunk: int) -> tuple[int, int]:
 @lru_cache(maxsize=None)
 def _bank_holidays(nation: Nation, chunk: int) -> Mapping[date, str]:
     """The bank holidays of the nation in one chunk's years, computed once per process."""
-    import holidays
-
     first_year, last_year = _chunk_years(chunk)
-    found = holidays.UK(subdiv=_SUBDIVISION[nation], years=range(first_year, last_year + 1))
+    found = _united_kingdom()(subdiv=_SUBDIVISION[nation], years=range(first_year, last_year + 1))
     return MappingProxyType({day: name for day, name in found.items() if first_year <= day.year <= last_year})
 
 
