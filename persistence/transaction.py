@@ -295,13 +295,16 @@ class Batch:
     each command runs in its own SAVEPOINT, so a refused one writes nothing, exactly as alone,
     and the transaction is committed every `every` commands and at the end. The commands in the
     batch read their snapshots (and idempotency keys) in it, so they see its writes; other reads
-    (case views, history, lists) see only what it has committed."""
+    (case views, history, lists) see only what it has committed. `atomic()` groups commands that
+    stand or fall together (one child's history in an import)."""
 
     def __init__(self, database, sql: SimpleNamespace, known_definitions: set[str], every: int):
         if every < 1:
             raise ValueError("a batch commits every 1 or more commands")
         self.every = every
         self.commands = 0
+        self._uncommitted = 0  # commands since the last commit
+        self._groups = 0  # `atomic()` blocks open: no commit inside one
         self._sqlite = database.dialect == "sqlite"
         self._dialect = database.writer.dialect
         self._known = known_definitions
@@ -323,20 +326,46 @@ class Batch:
         self._known.update(self.tx._pending_definitions)
 
     @contextmanager
-    def command(self) -> Iterator[Transaction]:
-        self._cursor.execute("SAVEPOINT caseclock_command")
+    def _savepoint(self, name: str) -> Iterator[None]:
+        """Undo the block's writes (and the definitions it noted as stored) if it raises."""
+        pending = set(self.tx._pending_definitions)
+        self._cursor.execute(f"SAVEPOINT {name}")
         try:
-            yield self.tx
+            yield
         except BaseException:
             if not self._sqlite or self._pooled.driver_connection.in_transaction:
-                self._cursor.execute("ROLLBACK TO SAVEPOINT caseclock_command")
-                self._cursor.execute("RELEASE SAVEPOINT caseclock_command")
+                self._cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self._cursor.execute(f"RELEASE SAVEPOINT {name}")
+            self.tx._pending_definitions = pending
             raise
-        self._cursor.execute("RELEASE SAVEPOINT caseclock_command")
+        self._cursor.execute(f"RELEASE SAVEPOINT {name}")
+
+    @contextmanager
+    def command(self) -> Iterator[Transaction]:
+        with self._savepoint("caseclock_command"):
+            yield self.tx
         self.commands += 1
-        if self.commands % self.every == 0:
+        self._uncommitted += 1
+        self._commit_if_due()
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """`with batch.atomic():` - the commands in the block are all kept or, if the block
+        raises, all undone (each still in its own savepoint inside); the batch commits only
+        between such blocks, never inside one."""
+        self._groups += 1
+        try:
+            with self._savepoint("caseclock_group"):
+                yield
+        finally:
+            self._groups -= 1
+        self._commit_if_due()
+
+    def _commit_if_due(self) -> None:
+        if self._groups == 0 and self._uncommitted >= self.every:
             self._commit()
             self._begin()
+            self._uncommitted = 0
 
     def close(self, commit: bool) -> None:
         try:

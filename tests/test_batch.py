@@ -80,3 +80,33 @@ def test_a_batch_that_raises_keeps_only_what_it_committed(tmp_path, registry):
             raise RuntimeError("the import failed")
     refs = [r[1] for r in _dump(engine.store)["cases"]]
     assert refs == ["B-0", "B-1"]  # the third was not committed
+
+
+def test_an_atomic_group_is_kept_whole_or_undone_whole(tmp_path, registry):
+    clock = SimulatedClock(at("2027-06-01", 9))
+    engine = Engine(Store.open(f"sqlite:///{tmp_path / 'b.db'}"), registry, WorkingCalendar(), clock)
+    with engine.batch(every=1) as batch:
+        with batch.atomic():  # every=1, yet nothing is committed inside the group
+            engine.open_case("drp", "KEPT-1", at=at("2026-01-05"), data=RAISED)
+            engine.open_case("drp", "KEPT-2", at=at("2026-01-05"), data=RAISED)
+        with pytest.raises(CaseError), batch.atomic():
+            engine.open_case("drp", "UNDONE", at=at("2026-01-05"), data=RAISED)
+            engine.fire("UNDONE", "bogus", at=at("2026-01-06"), role="iro")
+    assert [r[1] for r in _dump(engine.store)["cases"]] == ["KEPT-1", "KEPT-2"]
+
+
+def test_a_definition_stored_in_an_undone_group_is_stored_again_later(tmp_path, registry):
+    # the group's open stored the drp definition, then was undone; the batch commits (another
+    # workflow's case) and must not then take the drp definition for stored
+    clock = SimulatedClock(at("2027-06-01", 9))
+    engine = Engine(Store.open(f"sqlite:///{tmp_path / 'b.db'}"), registry, WorkingCalendar(), clock)
+    with engine.batch(every=1) as batch:
+        with pytest.raises(CaseError), batch.atomic():
+            engine.open_case("drp", "UNDONE", at=at("2026-01-05"), data=RAISED)
+            engine.fire("UNDONE", "bogus", at=at("2026-01-06"), role="iro")
+        engine.open_case("child_protection", "CP-1", at=at("2026-01-05"),
+                         data={"strategy_discussion_on": dt.date(2026, 1, 5)})
+        engine.open_case("drp", "DRP-1", at=at("2026-01-05"), data=RAISED)
+    stored = {r[0] for r in _dump(engine.store)["definitions"]}
+    case_versions = {r[3] for r in _dump(engine.store)["cases"]}
+    assert case_versions <= stored

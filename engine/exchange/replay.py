@@ -1,29 +1,25 @@
 """Replay each child's history through the Engine as backdated events, all or nothing per child.
 
-For each child the importer first plans its commands (`plan_child`: pure, from the history),
-then rehearses them on a scratch database through a second Engine with the same workflows,
-calendar and clock - the same validation and deadlines - and only if every command of every
-case of the child is accepted replays the same commands on the real store. A child refused
-anywhere is reported with where in the extract it failed, and nothing of it is written.
+For each child the importer plans its commands (`plan_child`: pure, from the history), then
+replays them through the real Engine - the same validation and deadlines - inside a store batch
+(`Engine.batch`: commands share transactions, committed every `every` commands, but only between
+children), each child in a savepoint of its own (`Batch.atomic`): a child refused anywhere is
+rolled back whole and reported with where in the extract it failed. What a batch stores is
+exactly what the same commands store one by one (tests/test_import_batch.py compares them).
 
 Each command carries an idempotency key derived from the case reference, the trigger and the
 date (never the row number, which changes between extracts), and each case reference from the
 child id and the episode's start: importing the same extract again writes nothing, and a newer
 extract adds only its new events.
-
-`Importer.write` applies one child's commands one by one; a batch path (several children's
-commands in shared transactions) can replace it without changing the plan or the rehearsal.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Callable
 
-from engine.errors import CaseclockError, CaseError, CaseNotFound
+from engine.errors import CaseclockError, CaseError
 from engine.exchange.history import (
     CARE_ENDED,
     CARE_STARTED,
@@ -185,25 +181,14 @@ def _plan_protection(spell: Spell, ref: str, child: ChildHistory) -> list[Step]:
 
 
 class Importer:
-    """Rehearse each child on a scratch database, then write it through the real engine."""
+    """Replay each child through the real engine inside a batch, one savepoint per child."""
 
-    def __init__(self, engine, scratch_dir: Path | None = None):
-        from engine.runtime.engine import Engine
-        from persistence.store import Store
-
+    def __init__(self, engine, every: int = 500):
         self.engine = engine
-        self._tmp = None
-        if scratch_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="caseclock-import-")
-            scratch_dir = Path(self._tmp.name)
-        self.scratch_store = Store.open(f"sqlite:///{scratch_dir / 'rehearsal.db'}", create=True)
-        self.scratch = Engine(self.scratch_store, engine.registry, engine.calendars.deployment, engine.clock,
-                              authority=engine.authority)
+        self.every = every
 
     def close(self) -> None:
-        self.scratch_store.close()
-        if self._tmp is not None:
-            self._tmp.cleanup()
+        """Nothing to release; kept so an importer can be used in a `with` block."""
 
     def __enter__(self):
         return self
@@ -217,23 +202,26 @@ class Importer:
 
     def run(self, extract: Extract, progress: Callable[[ChildResult], None] | None = None) -> ImportReport:
         report = ImportReport(extract.source, children=len(extract.children))
-        for child in extract.children:
-            report.notes.extend(f"child {child.child_id}: {n}" for n in child.notes)
-            result = self.import_child(child)
-            if result.problem is not None:
-                report.skipped.append(result.problem)
-            elif result.written:
-                report.imported += 1
-            else:
-                report.unchanged += 1
-            report.cases += len(result.cases) if result.problem is None else 0
-            report.written += result.written
-            report.already += result.already
-            if progress is not None:
-                progress(result)
+        with self.engine.batch(self.every) as batch:
+            for child in extract.children:
+                report.notes.extend(f"child {child.child_id}: {n}" for n in child.notes)
+                result = self.import_child(child, batch)
+                if result.problem is not None:
+                    report.skipped.append(result.problem)
+                elif result.written:
+                    report.imported += 1
+                else:
+                    report.unchanged += 1
+                report.cases += len(result.cases) if result.problem is None else 0
+                report.written += result.written
+                report.already += result.already
+                if progress is not None:
+                    progress(result)
         return report
 
-    def import_child(self, child: ChildHistory) -> ChildResult:
+    def import_child(self, child: ChildHistory, batch) -> ChildResult:
+        """Plan the child's commands and replay them in one savepoint of the batch: all kept, or
+        (the first refusal reported with where in the extract it came from) none."""
         result = ChildResult(child.child_id)
         if child.problem is not None:
             result.problem = child.problem
@@ -241,63 +229,51 @@ class Importer:
         try:
             steps = plan_child(child, self.calendar)
             result.cases = sorted({s.case_ref for s in steps})
-            if all(self._stored(s) for s in steps):  # imported before: nothing to rehearse or write
+            if all(self._stored(s) for s in steps):  # imported before: nothing to write
                 result.already = len(steps)
                 return result
-            steps = self.rehearse(steps)
+            with batch.atomic():
+                self.write(steps, result)
         except PlanProblem as exc:
             result.problem = Problem(child.child_id, exc.origin, exc.reason)
-            return result
-        try:
-            self.write(steps, result)
-        except (CaseclockError, PlanProblem) as exc:
-            # the rehearsal accepted these commands, so only a change made to the case since an
-            # earlier import, or the database, can refuse them; a run again completes the child
-            result.problem = Problem(child.child_id, child.origin,
-                                     f"stopped after {result.written} new events: {exc} (run the import again)")
+        except CaseclockError as exc:  # not the history refused: a change made to a case since an earlier import
+            result.problem = Problem(child.child_id, child.origin, f"{exc} (run the import again)")
+        if result.problem is not None:
+            result.written = result.already = 0
         return result
 
-    def rehearse(self, steps: list[Step]) -> list[Step]:
-        """Every command of a child through the scratch engine; returns them as accepted (a
-        late event given the lateness reason the return lacks). Raises PlanProblem."""
-        accepted = []
-        for step in steps:
-            accepted.append(self._apply(self.scratch, step, rehearsal=True))
-        return accepted
-
     def write(self, steps: list[Step], result: ChildResult) -> None:
-        """One child's accepted commands on the real engine, one by one (the batch path's seam)."""
+        """One child's commands on the engine, in order, each as one engine command; raises
+        PlanProblem at the first refused (`import_child` undoes the others)."""
         for step in steps:
             if self._stored(step):
                 result.already += 1
                 continue
-            self._apply(self.engine, step, rehearsal=False)
+            self._apply(step)
             result.written += 1
 
     def _stored(self, step: Step) -> bool:
+        """Whether an earlier import stored this command (read in the batch, so it sees its writes)."""
+        store = self.engine.store
         if step.trigger == "open":
-            try:
-                self.engine.case(step.case_ref)
-                return True
-            except CaseNotFound:
-                return False
-        return self.engine.store.transition_by_key(step.key) is not None
+            return store.case(step.case_ref, self.engine.authority) is not None
+        return store.transition_by_key(step.key) is not None
 
-    def _apply(self, engine, step: Step, *, rehearsal: bool) -> Step:
-        at = min(midday(step.on), engine.clock.now())
+    def _apply(self, step: Step) -> None:
+        """One command; an event the engine refuses only for lacking a lateness reason (which the
+        returns do not carry) is sent again with `not_recorded`. Raises PlanProblem."""
+        at = min(midday(step.on), self.engine.clock.now())
         try:
-            self._command(engine, step, at)
+            self._command(self.engine, step, at)
         except CaseError as exc:
-            late = getattr(exc, "field", None) == "lateness_reason" and "lateness_reason" not in step.data
-            if not (rehearsal and late):
+            if getattr(exc, "field", None) != "lateness_reason" or "lateness_reason" in step.data:
                 raise PlanProblem(step.origin, _without_ref(str(exc), step.case_ref)) from None
             step = replace(step, data={**step.data, "lateness_reason": NOT_RECORDED},
                            reason=step.reason + "; held late, and the return records no reason: lateness_reason not_recorded")
             try:
-                self._command(engine, step, at)
+                self._command(self.engine, step, at)
             except CaseError as again:
                 raise PlanProblem(step.origin, _without_ref(str(again), step.case_ref)) from None
-        return step
 
     @staticmethod
     def _command(engine, step: Step, at: dt.datetime) -> None:

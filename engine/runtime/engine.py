@@ -273,7 +273,8 @@ class Engine:
     def batch(self, every: int = 500):
         """`with engine.batch():` - the open_case and fire calls in the block share transactions
         (committed every `every` commands), for replaying many cases; they store exactly what
-        they would one by one, refusals included (see `Store.batch`)."""
+        they would one by one, refusals included (see `Store.batch`). `with batch.atomic():`
+        inside it keeps a group of commands whole or undoes it whole (`Batch.atomic`)."""
         return self.store.batch(every)
 
     @property
