@@ -355,6 +355,7 @@ def _supported_years() -> tuple[int, int]:
 
 
 @lru_cache(maxsize=None)
+@lru_cache(maxsize=None)
 def _united_kingdom() -> type:
     """`holidays`' UK class, loaded on first use (commands that count no days start without it)
     from its own file: importing it as `holidays.countries.united_kingdom`, or through
