@@ -2,7 +2,7 @@
 
 Every figure cites the seed document and the paragraph or table it comes from. Where a report
 gives no figure the value is marked ASSUMED, with the reasoning, so that nobody mistakes it for
-a published number. Seed files (in /work/shared/seeds/):
+a published number. The reports (the project's seed documents, by file name):
 
 - Gateshead IRO annual report 2023/24 (000_59c2552744170bb7.txt)
 - Croydon IRO thematic audit May 2021 (001_79465815a156622c.txt): no caseload figures at all
