@@ -108,6 +108,20 @@ class ChildHistory:
         if self.problem is None:
             self.problem = Problem(self.child_id, origin, reason)
 
+    def date_in(self, row, column: str, *, required: bool = True, iso: bool = True) -> dt.date | None:
+        """The date in a CSV row's cell (`engine.exchange.tables.Row`); a missing or unreadable
+        one refuses the child, naming the file, row and column."""
+        text = row.get(column)
+        if not text:
+            if required:
+                self.refuse(row.where(column), f"{column} is missing")
+            return None
+        try:
+            return parse_date(text, iso=iso)
+        except ValueError as exc:
+            self.refuse(row.where(column), str(exc))
+            return None
+
 
 @dataclass
 class Extract:

@@ -36,7 +36,6 @@ from engine.exchange.history import (
     category,
     check_child_id,
     check_order,
-    parse_date,
 )
 from engine.exchange.tables import Row, find_tables
 
@@ -70,7 +69,7 @@ def read(directory: Path, today: dt.date) -> Extract:
 
     for row in rows["ssd_person"]:
         child = child_of(row.get("pers_person_id"), row, "pers_person_id")
-        child.dob = _date(child, row, "pers_dob", required=False)
+        child.dob = child.date_in(row, "pers_dob", required=False)
     _care(rows, child_of)
     _protection(rows, child_of)
     children = [c for c in by_person.values() if c.spells or c.problem]
@@ -86,18 +85,6 @@ _ORDER = {CARE_STARTED: 0, REVIEW: 1, CARE_ENDED: 2, S47_STARTED: 0, ICPC: 1, PL
           PLAN_ENDED: 4, ENQUIRY_CLOSED: 5}
 
 
-def _date(child: ChildHistory, row: Row, column: str, required: bool = True) -> dt.date | None:
-    text = row.get(column)
-    if not text:
-        if required:
-            child.refuse(row.where(column), f"{column} is missing")
-        return None
-    try:
-        return parse_date(text)
-    except ValueError as exc:
-        child.refuse(row.where(column), str(exc))
-        return None
-
 
 def _care(rows, child_of) -> None:
     periods: dict[str, list[tuple[Row, ChildHistory]]] = defaultdict(list)
@@ -109,8 +96,8 @@ def _care(rows, child_of) -> None:
         child = episodes[0][1]
         dated = []
         for row, _ in episodes:
-            start = _date(child, row, "clae_cla_episode_start_date")
-            end = _date(child, row, "clae_cla_episode_ceased", required=False)
+            start = child.date_in(row, "clae_cla_episode_start_date")
+            end = child.date_in(row, "clae_cla_episode_ceased", required=False)
             reason = row.get("clae_cla_episode_ceased_reason").upper()
             if end is not None and reason != CONTINUES and reason not in CEASED_REASONS:
                 child.refuse(row.where("clae_cla_episode_ceased_reason"), "unknown reason episode ceased (expected an SSDA903 REC code)")
@@ -136,8 +123,8 @@ def _care(rows, child_of) -> None:
         if found is None:
             continue  # a period of care outside the extract's episodes
         spell, child = found
-        on = _date(child, row, "clar_cla_review_date", required=False)
-        due = _date(child, row, "clar_cla_review_due_date", required=False)
+        on = child.date_in(row, "clar_cla_review_date", required=False)
+        due = child.date_in(row, "clar_cla_review_due_date", required=False)
         if on is None and due is None and child.problem is None:
             child.refuse(row.where("clar_cla_review_date"), "neither the review date nor its due date is given")
             continue
@@ -158,13 +145,13 @@ def _protection(rows, child_of) -> None:
     enquiries: dict[str, tuple[Spell, ChildHistory]] = {}
     for row in rows["ssd_s47_enquiry"]:
         child = child_of(row.get("s47e_person_id"), row, "s47e_person_id")
-        start = _date(child, row, "s47e_s47_start_date")
+        start = child.date_in(row, "s47e_s47_start_date")
         if start is None:
             continue
         spell = Spell(CP, start, row.where("s47e_s47_start_date"), [Fact(S47_STARTED, start, row.where("s47e_s47_start_date"))])
         child.spells.append(spell)
         enquiries[row.get("s47e_s47_enquiry_id")] = (spell, child)
-        ended = _date(child, row, "s47e_s47_end_date", required=False)
+        ended = child.date_in(row, "s47e_s47_end_date", required=False)
         if ended is not None and row.get("s47e_s47_nfa").upper() in ("Y", "1", "TRUE"):
             spell.facts.append(Fact(ENQUIRY_CLOSED, ended, row.where("s47e_s47_end_date")))
     plans_by_icpc: dict[str, tuple[Spell, ChildHistory]] = {}
@@ -175,8 +162,8 @@ def _protection(rows, child_of) -> None:
             child.refuse(row.where("icpc_s47_enquiry_id"), "initial conference whose section 47 enquiry is not in the extract")
             continue
         spell, _ = found
-        on = _date(child, row, "icpc_icpc_date", required=False)
-        due = _date(child, row, "icpc_icpc_target_date", required=False)
+        on = child.date_in(row, "icpc_icpc_date", required=False)
+        due = child.date_in(row, "icpc_icpc_target_date", required=False)
         flag = row.get("icpc_icpc_outcome_cp_flag").upper()
         if on is not None and flag not in ("Y", "N"):
             child.refuse(row.where("icpc_icpc_outcome_cp_flag"), "unknown outcome flag (expected Y or N)")
@@ -194,14 +181,14 @@ def _protection(rows, child_of) -> None:
             child.refuse(row.where("cppl_icpc_id"), "plan whose initial conference is not in the extract")
             continue
         spell, _ = found
-        start = _date(child, row, "cppl_cp_plan_start_date")
+        start = child.date_in(row, "cppl_cp_plan_start_date")
         chosen = category(row.get("cppl_cp_plan_initial_category"))
         if chosen is None:
             child.refuse(row.where("cppl_cp_plan_initial_category"), "unknown category of abuse")
             continue
         _set_category(spell, chosen)
         spell.facts.append(Fact(PLAN_STARTED, start, row.where("cppl_cp_plan_start_date")))
-        end = _date(child, row, "cppl_cp_plan_end_date", required=False)
+        end = child.date_in(row, "cppl_cp_plan_end_date", required=False)
         if end is not None:
             spell.facts.append(Fact(PLAN_ENDED, end, row.where("cppl_cp_plan_end_date")))
         plans[row.get("cppl_cp_plan_id")] = found
@@ -212,8 +199,8 @@ def _protection(rows, child_of) -> None:
             child.refuse(row.where("cppr_cp_plan_id"), "review of a plan that is not in the extract")
             continue
         spell, _ = found
-        on = _date(child, row, "cppr_cp_review_date", required=False)
-        due = _date(child, row, "cppr_cp_review_due", required=False)
+        on = child.date_in(row, "cppr_cp_review_date", required=False)
+        due = child.date_in(row, "cppr_cp_review_due", required=False)
         if on is None and due is None:
             child.refuse(row.where("cppr_cp_review_date"), "neither the review date nor its due date is given")
             continue

@@ -28,7 +28,6 @@ from engine.exchange.history import (
     Spell,
     check_child_id,
     check_order,
-    parse_date,
 )
 from engine.exchange.tables import Row, find_tables
 
@@ -60,22 +59,10 @@ def read(directory: Path, today: dt.date) -> Extract:
     return Extract("903", children)
 
 
-def _date(child: ChildHistory, row: Row, column: str, required: bool = True) -> dt.date | None:
-    text = row.get(column)
-    if not text:
-        if required:
-            child.refuse(row.where(column), f"{column} is missing")
-        return None
-    try:
-        return parse_date(text, iso=False)
-    except ValueError as exc:
-        child.refuse(row.where(column), str(exc))
-        return None
-
 
 def _read_child(child: ChildHistory, by_table: dict[str, list[Row]], today: dt.date) -> None:
     for row in by_table.get("Header", []):
-        child.dob = _date(child, row, "DOB", required=False)
+        child.dob = child.date_in(row, "DOB", required=False, iso=False)
     episodes = []
     seen: dict[tuple, Row] = {}
     for row in by_table.get("Episodes", []):
@@ -84,7 +71,7 @@ def _read_child(child: ChildHistory, by_table: dict[str, list[Row]], today: dt.d
             child.notes.append(f"{row.origin}: duplicate of {seen[key].origin} (ignored)")
             continue
         seen[key] = row
-        start, end = _date(child, row, "DECOM"), _date(child, row, "DEC", required=False)
+        start, end = child.date_in(row, "DECOM", iso=False), child.date_in(row, "DEC", required=False, iso=False)
         rne, rec = row.get("RNE").upper(), row.get("REC").upper()
         if rne not in START_REASONS:
             child.refuse(row.where("RNE"), f"unknown RNE code (expected one of {', '.join(sorted(START_REASONS))})")
@@ -126,7 +113,7 @@ def _place_reviews(child: ChildHistory, reviews: list[Row]) -> None:
     seen: dict[dt.date, Row] = {}
     placed: list[tuple[dt.date, Row]] = []
     for row in reviews:
-        on = _date(child, row, "REVIEW")
+        on = child.date_in(row, "REVIEW", iso=False)
         code = row.get("REVIEW_CODE").upper()
         if code and code not in REVIEW_CODES:
             child.refuse(row.where("REVIEW_CODE"), "unknown REVIEW_CODE (expected PN0-PN7)")
