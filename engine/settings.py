@@ -50,6 +50,8 @@ VARIABLES: dict[tuple[str, str], str] = {
     ("api", "max_body_bytes"): "CASECLOCK_MAX_BODY_BYTES",
     ("api", "secure_cookies"): "CASECLOCK_SECURE_COOKIES",
     ("api", "session_hours"): "CASECLOCK_SESSION_HOURS",
+    ("api", "login_attempts"): "CASECLOCK_LOGIN_ATTEMPTS",
+    ("api", "login_window_minutes"): "CASECLOCK_LOGIN_WINDOW_MINUTES",
     ("api", "proxy_user_header"): "CASECLOCK_PROXY_USER_HEADER",
     ("api", "trusted_proxies"): "CASECLOCK_TRUSTED_PROXIES",
 }
@@ -147,6 +149,10 @@ class ApiSettings(_Section):
     max_body_bytes: PositiveInt = 256 * 1024  # a larger request body is 413, refused while it streams
     secure_cookies: bool = True  # the session cookie is sent over HTTPS only (turn off for plain-http tests)
     session_hours: PositiveFloat = 8.0
+    # sign-in throttling: after this many wrong passwords for one user name within the window,
+    # the form refuses that name (without checking the password) until the oldest ages out
+    login_attempts: PositiveInt = 5
+    login_window_minutes: PositiveFloat = 15.0
     # single sign-on: the header a trusted reverse proxy (e.g. oauth2-proxy) sets to the signed-in
     # user's name; honoured only on requests that come from one of `trusted_proxies`
     proxy_user_header: str | None = None

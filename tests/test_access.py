@@ -12,7 +12,10 @@ from fastapi.testclient import TestClient
 from engine.access import accounts, audit
 from engine.interfaces.api import create_app
 from engine.settings import ApiSettings
-from persistence.models import SessionRow
+from sqlalchemy import update
+
+from engine.interfaces.http.guard import SESSION_COOKIE
+from persistence.models import AuditRow, SessionRow
 
 from .conftest import at
 
@@ -272,6 +275,43 @@ def test_a_wrong_password_or_a_forged_login_form_signs_no_one_in(seeded, store):
     assert elsewhere.headers["location"] == "/"  # never a redirect off the site
     rows = audit.query(store, principal="ann")
     assert [(r.action, r.outcome) for r in rows][-1] == ("login", 401)
+
+
+def test_wrong_passwords_lock_that_user_name_out_in_every_process_until_the_window_passes(seeded, store):
+    accounts.add_user(store, "ann", roles=["manager"], password="a long pass phrase")
+    accounts.add_user(store, "bob", roles=["manager"], password="another pass phrase")
+    settings = ApiSettings(secure_cookies=False, login_attempts=3, login_window_minutes=10)
+    one = TestClient(create_app(seeded, api_settings=settings))
+    other = TestClient(create_app(seeded, api_settings=settings))  # a second process of `serve`
+    # an hour-old failure is outside the window and does not count
+    audit.record(store, None, "login", outcome=401, name="ann", at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1))
+    assert [sign_in(one, "ann", f"guess {i}").status_code for i in range(3)] == [401, 401, 401]
+    locked = sign_in(other, "ann", "a long pass phrase")  # the right password is not even checked now
+    assert locked.status_code == 429 and "Too many wrong passwords" in locked.text
+    assert 1 <= int(locked.headers["retry-after"]) <= 600
+    assert SESSION_COOKIE not in locked.headers.get("set-cookie", "")
+    assert sign_in(one, "bob", "another pass phrase").status_code == 303  # another name is not held up
+    assert [(r.action, r.outcome) for r in audit.query(store, principal="ann")][0] == ("login", 429)
+
+
+def test_failures_leave_the_window_and_a_right_password_ends_the_count(seeded, store):
+    accounts.add_user(store, "ann", roles=["manager"], password="a long pass phrase")
+    settings = ApiSettings(secure_cookies=False, login_attempts=3, login_window_minutes=10)
+    client = TestClient(create_app(seeded, api_settings=settings))
+    now = dt.datetime.now(dt.timezone.utc)
+    for minutes in (9.9, 2, 1):  # three failures, the oldest about to leave the window
+        audit.record(store, None, "login", outcome=401, name="ann", at=now - dt.timedelta(minutes=minutes))
+    locked = sign_in(client, "ann", "a long pass phrase")
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) <= 7
+    # once the oldest has left the window two remain, under the limit: the right password signs in ...
+    with store.db.writer.begin() as conn:
+        conn.execute(update(AuditRow).where(AuditRow.principal == "ann", AuditRow.outcome == 401,
+                                            AuditRow.at < now - dt.timedelta(minutes=5))
+                     .values(at=now - dt.timedelta(minutes=11)))
+    assert sign_in(client, "ann", "a long pass phrase").status_code == 303
+    # ... and ends the count: two more failures do not lock the name
+    assert [sign_in(client, "ann", f"guess {i}").status_code for i in range(2)] == [401, 401]
+    assert sign_in(client, "ann", "a long pass phrase").status_code == 303
 
 
 # ---- single sign-on proxy -----------------------------------------------------------------------

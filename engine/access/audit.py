@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import insert
+from sqlalchemy import and_, func, insert
 from sqlmodel import select
 
 from engine.access.principal import Principal
@@ -43,4 +43,18 @@ def query(store: Store, *, case_ref: str | None = None, principal: str | None = 
             q = q.where(AuditRow.principal == principal)
         if since is not None:
             q = q.where(AuditRow.at >= since)
+        return list(s.exec(q).all())
+
+
+def failed_sign_ins(store: Store, name: str, since: dt.datetime) -> list[dt.datetime]:
+    """When `name` gave a wrong password since `since` and since its last right one, oldest
+    first (the sign-in throttle counts these; every process of `serve` sees the same trail)."""
+    signed_in = (select(func.max(AuditRow.at))
+                 .where(AuditRow.principal == name, AuditRow.action == "login", AuditRow.outcome == 303)
+                 .scalar_subquery())
+    q = (select(AuditRow.at)
+         .where(and_(AuditRow.principal == name, AuditRow.action == "login", AuditRow.outcome == 401,
+                     AuditRow.at >= since, AuditRow.at > func.coalesce(signed_in, since)))
+         .order_by(AuditRow.at))
+    with store.read() as s:
         return list(s.exec(q).all())

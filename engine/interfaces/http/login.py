@@ -52,6 +52,18 @@ def _page(token: str, next_: str, message: str = "", status: int = 200) -> HTMLR
     return HTMLResponse(body, status_code=status)
 
 
+def _locked_for(store, settings, name: str) -> int | None:
+    """Seconds until `name` may try again, or None: it may now (see ApiSettings.login_attempts)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    window = dt.timedelta(minutes=settings.login_window_minutes)
+    failed = audit.failed_sign_ins(store, name, now - window)
+    if len(failed) < settings.login_attempts:
+        return None
+    # free again when all but (attempts - 1) of them have left the window
+    frees_at = failed[len(failed) - settings.login_attempts] + window
+    return max(1, int((frees_at - now).total_seconds()) + 1)
+
+
 def router(store, settings) -> APIRouter:
     """The /login and /logout routes for `store`, with `settings` (ApiSettings)."""
     routes = APIRouter(include_in_schema=False)
@@ -79,6 +91,16 @@ def router(store, settings) -> APIRouter:
             return problem("csrf", request.url.path, "the sign-in form has expired: load /login again")
         name, password = form.get("username", ""), form.get("password", "")
         next_ = _next(form.get("next"))
+        if name and len(name) <= 128:
+            wait = await anyio.to_thread.run_sync(_locked_for, store, settings, name)
+            if wait is not None:
+                await anyio.to_thread.run_sync(lambda: audit.record(store, None, "login", outcome=429, name=name))
+                token = secrets.token_urlsafe(32)
+                minutes = max(1, -(-wait // 60))
+                response = _page(token, next_, f"Too many wrong passwords for this user name: try again in "
+                                               f"{minutes} minute{'s' if minutes != 1 else ''}.", status=429)
+                response.headers["Retry-After"] = str(wait)
+                return with_login_token(response, token)
         if not name or len(name) > 128 or not password or len(password) > FIELD_LIMIT:
             principal = None
         else:
