@@ -116,6 +116,30 @@ def test_the_same_seed_gives_the_same_database_and_the_command_says_how_to_open_
     assert overdue.returncode == 0, overdue.stderr
 
 
+def _tables(path: Path) -> dict[str, list[tuple]]:
+    with sqlite3.connect(path) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {n: conn.execute(f"SELECT * FROM {n} ORDER BY 1").fetchall() for n in names}
+
+
+def test_authorities_run_in_processes_give_the_database_run_one_after_another(tmp_path):
+    logs.configure(level="warning")
+    shapes = [shape("shropshire"), shape("dudley"), shape("croydon")]
+    sizes = dict(children=8, cp_cases=3, drps=6)
+    one = simulate(tmp_path / "one.db", shapes, 2023, seed=5, **sizes)
+    many = simulate(tmp_path / "many.db", shapes, 2023, seed=5, processes=2, **sizes)
+    assert one.report == many.report and one.report.failures == []
+    a, b = _tables(tmp_path / "one.db"), _tables(tmp_path / "many.db")
+    assert a.keys() == b.keys()
+    for table in a:
+        assert a[table] == b[table], table
+    # the later authorities' timers were renumbered too: their ids appear in idempotency keys
+    later = {r[0] for r in a["cases"] if not r[1].startswith("SHR")}
+    outbox_keys = {r[1].split(":")[0] for r in a["outbox"] if not r[2].startswith("SHR")}
+    assert later and {"reminder", "expiry"} <= outbox_keys
+    assert not list(tmp_path.glob("many.db.part*"))  # the parts are gone
+
+
 def test_an_existing_file_is_not_overwritten_without_force(tmp_path):
     target = tmp_path / "kept.db"
     target.write_bytes(b"not a simulation")

@@ -4,6 +4,7 @@ through the real engine into a new SQLite file, with the year's figures read bac
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import time
 from pathlib import Path
@@ -36,6 +37,7 @@ def simulate(
     escalation_rate: Annotated[Optional[float], typer.Option("--escalation-rate", help="Chance an unresolved dispute is escalated at each stage (default: the report)", callback=_rate)] = None,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="The SQLite file to write (default: caseclock-sim-AUTHORITY-YEAR.db here)")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the file if it exists")] = False,
+    processes: Annotated[Optional[int], typer.Option("--processes", help="With --scale national, authorities run this many at a time, each in a process of its own (default: the machine's cores); the database is the same either way", min=1)] = None,
 ) -> None:
     """Simulate an authority's year through the engine, its timers and a SQLite file; print the year's figures."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -84,7 +86,8 @@ def simulate(
             bar.update(task, advance=n, description=f"{label} {moment.astimezone(LONDON):%d %b %Y}")
 
         sim = run_year(path, shapes, year, seed, children=children, cp_cases=cp_plans, drps=drps,
-                       late_rate=late_rate, escalation_rate=escalation_rate, progress_total=total, progress=step)
+                       late_rate=late_rate, escalation_rate=escalation_rate, progress_total=total, progress=step,
+                       processes=processes or os.cpu_count() or 1)
     elapsed = time.perf_counter() - began
     summary = summarise(sim.database_url, sim.start, sim.end)
     _print_summary(out, summary, sim, label, year)
