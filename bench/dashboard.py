@@ -7,12 +7,12 @@ done once and measured again.
 
 Every case is written by Engine commands (open, reviews, conferences, escalations,
 resolutions), so its history, deadlines and their statuses are exactly what production writes;
-nothing is copied into the tables behind the engine's back. main has no batch command, so
-seeding is one transaction per command (a few milliseconds each): 100,000 cases take hours on
-a shared 2-core machine. The benchmark therefore measures at `--steps` sizes up to `--cases`
-and prints, besides the measured times, a straight-line extrapolation to 100,000 cases. Pages
-are paged and counted in SQL, so their time grows with the counts (index range scans) rather
-than with the rows built.
+nothing is copied into the tables behind the engine's back. Seeding runs the commands in the
+engine's batch (`Engine.batch`: one transaction per 1,000 commands, each in its own savepoint),
+which stores exactly what one-by-one commands store. The benchmark measures at `--steps` sizes
+up to `--cases` and prints, besides the measured times, a straight-line extrapolation to
+100,000 cases when it was not run that far. Pages are paged and counted in SQL, so their time
+grows with the counts (index range scans) rather than with the rows built.
 
 Targets (issue 8): each page under 300 ms server time; the year's report under 5 s.
 """
@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 from engine import Engine, Registry, SimulatedClock, Store, WorkingCalendar, logs
-from engine.access.principal import Principal, Role
 from engine.monitor import scorecard
 from engine.time.calendar import LONDON
 from persistence.models import CaseRow
@@ -97,15 +96,11 @@ def pages(e: Engine) -> dict[str, float]:
 
     from engine.interfaces.api import create_app
 
-    app = create_app(e)
-    manager = Principal("bench", frozenset({Role.MANAGER}), None)
+    from engine.access import accounts
 
-    @app.middleware("http")
-    async def _as_manager(request, call_next):  # the benchmark's stand-in for sign-in
-        request.state.principal = manager
-        return await call_next(request)
-
-    client = TestClient(app)
+    # a manager's API key, checked by the server's own gate on every request as in production
+    key = accounts.create_key(e.store, "dashboard bench", roles=["manager"], expires_in=dt.timedelta(hours=2)).key
+    client = TestClient(create_app(e), headers={"Authorization": f"Bearer {key}"})
     paths = {
         "overdue": "/dashboard/overdue",
         "overdue page 20, band 21-60, by IRO": "/dashboard/overdue?band=21-60&sort=iro&page=20",
@@ -138,9 +133,10 @@ def main() -> None:
     seeded = e.store.count(CaseRow)  # an existing --url database is topped up, not re-seeded
     for size in sizes:
         t0 = time.perf_counter()
-        while seeded < size:
-            seed_case(e, seeded)
-            seeded += 1
+        with e.batch(every=1000):
+            while seeded < size:
+                seed_case(e, seeded)
+                seeded += 1
         rate = (time.perf_counter() - t0) / max(1, size - (sizes[sizes.index(size) - 1] if sizes.index(size) else 0))
         figures = pages(e)
         figures["report (scorecard.compute, the year)"] = timed(lambda: scorecard.compute(e, FY), repeat=1)
@@ -148,7 +144,7 @@ def main() -> None:
         print(f"-- {size} cases seeded through the Engine ({rate * 1000:.1f} ms a case)", flush=True)
         for name, ms in figures.items():
             print(f"   {name:40s} {ms:8.1f} ms", flush=True)
-    if len(sizes) > 1:
+    if len(sizes) > 1 and sizes[-1] < TARGET:
         print(f"-- extrapolated to {TARGET:,} cases (least-squares line through the sizes above)")
         for name in measured[sizes[0]]:
             xs, ys = sizes, [measured[s][name] for s in sizes]
