@@ -112,10 +112,11 @@ def settings() -> "Settings":
 
 
 def start_logging() -> None:
-    """structlog (with rich behind it) loads only in commands that run the engine or the store."""
+    """The engine's and the store's log set-up; structlog (with rich behind it) loads only when a
+    command logs a line - a command that only reads logs none."""
     from engine import logs
 
-    logs.configure(json_output=state.log_json)
+    logs.configure_on_first_use(json_output=state.log_json)
 
 
 def open_store(*, create: bool = False):
