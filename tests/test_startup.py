@@ -79,7 +79,7 @@ def loaded_by_command(*argv: str) -> list[str]:
 def test_a_command_without_a_database_loads_no_database_or_logging_code(command):
     loaded = loaded_by_command(*command)
     assert not {"alembic", "sqlalchemy", "sqlmodel", "persistence", "structlog", "engine.settings", "engine.runtime",
-                "fastapi", "uvicorn"} & set(loaded), loaded
+                "fastapi", "uvicorn", "rich"} & set(loaded), loaded
 
 
 @pytest.fixture(scope="module")

@@ -186,7 +186,7 @@ def validate(paths: Annotated[list[Path], typer.Argument(metavar="PATH", hidden=
         if found:
             problems.extend(found)
         else:
-            out.print(f"ok  {path}")
+            sys.stdout.write(f"ok  {path}\n")  # plain: rich's console costs start-up and would read [..] in a path as markup
     if problems:
         in_order = sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line or 0, p.column or 0))
         fail("\n".join(str(p) for p in in_order))
