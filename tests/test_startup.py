@@ -12,7 +12,8 @@ import pytest
 from .test_cli import REPO, caseclock, ok
 
 HEAVY = ("alembic", "fastapi", "uvicorn", "numpy", "sqlalchemy", "sqlmodel", "structlog", "rich", "holidays", "pydantic_settings",
-         "jinja2", "argon2", "prometheus_client", "yaml", "persistence", "engine.settings", "engine.runtime")
+         "jinja2", "argon2", "prometheus_client", "yaml", "persistence", "engine.settings", "engine.runtime", "pydantic",
+         "engine.time.calendar")
 
 
 def loaded_after(code: str) -> list[str]:
