@@ -12,7 +12,8 @@ import pytest
 from .test_cli import REPO, caseclock, ok
 
 HEAVY = ("alembic", "fastapi", "uvicorn", "numpy", "sqlalchemy", "sqlmodel", "structlog", "rich", "holidays", "pydantic_settings",
-         "jinja2", "argon2", "prometheus_client", "yaml", "persistence", "engine.settings", "engine.runtime")
+         "jinja2", "argon2", "prometheus_client", "yaml", "persistence", "engine.settings", "engine.runtime", "pydantic",
+         "engine.time.calendar")
 
 
 def loaded_after(code: str) -> list[str]:
@@ -64,3 +65,34 @@ def test_a_calendar_command_loads_no_database_or_web_code():
 def test_help_shows_no_type_placeholders(command):
     text = ok(caseclock(*command, "--help")).stdout
     assert "<bool>" not in text and "list[" not in text
+
+
+def loaded_by_command(*argv: str) -> list[str]:
+    """The HEAVY modules a fresh interpreter holds after running one `caseclock` command to its end."""
+    code = ("from engine.interfaces.cli import main\n"
+            f"sys.argv = ['caseclock', *{list(argv)!r}]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code")
+    return loaded_after(code)
+
+
+@pytest.mark.parametrize("command", [["--help"], ["calendar", "add", "2026-12-14", "20wd"],
+                                     ["validate", str(REPO / "workflows" / "drp.yaml")], ["schema"]])
+def test_a_command_without_a_database_loads_no_database_or_logging_code(command):
+    loaded = loaded_by_command(*command)
+    assert not {"alembic", "sqlalchemy", "sqlmodel", "persistence", "structlog", "engine.settings", "engine.runtime",
+                "fastapi", "uvicorn", "rich"} & set(loaded), loaded
+
+
+@pytest.fixture(scope="module")
+def one_case(tmp_path_factory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('startup') / 's.db'}"
+    ok(caseclock("--database", url, "open", "drp", "X-1", "--at", "2026-11-02", "--set", "theme=safety",
+                 "--set", "concern=x", "--create"))
+    return url
+
+
+@pytest.mark.parametrize("command", [["show", "X-1"], ["overdue"], ["upcoming"]])
+def test_a_command_that_only_reads_loads_neither_alembic_nor_logging(one_case, command):
+    loaded = loaded_by_command("--database", one_case, *command)
+    assert "sqlalchemy" in loaded  # it did read the database
+    assert not {"alembic", "structlog", "fastapi", "uvicorn"} & set(loaded), loaded

@@ -1,6 +1,6 @@
 """The `caseclock` command line.
 
-Start-up is kept short: only typer and the calendar's small module load for every command; the
+Start-up is kept short: only typer loads for every command; the calendar's module, the
 settings, structlog, rich, SQLAlchemy, the engine (and Alembic only when the schema needs an
 upgrade, FastAPI and uvicorn only for `serve`) load in the commands that use them.
 """
@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from engine.time.calendar import LONDON, Nation, WorkingCalendar, parse_offset
-from engine.time.clock import SimulatedClock, SystemClock
 from engine.errors import CaseclockError, DatabaseMissing
 
 if TYPE_CHECKING:
@@ -112,10 +110,11 @@ def settings() -> "Settings":
 
 
 def start_logging() -> None:
-    """structlog (with rich behind it) loads only in commands that run the engine or the store."""
+    """The engine's and the store's log set-up; structlog (with rich behind it) loads only when a
+    command logs a line - a command that only reads logs none."""
     from engine import logs
 
-    logs.configure(json_output=state.log_json)
+    logs.configure_on_first_use(json_output=state.log_json)
 
 
 def open_store(*, create: bool = False):
@@ -140,6 +139,8 @@ def load_registry(authority: str | None = None):
 
 def build_engine(clock=None, *, create: bool = False):
     from engine.runtime.engine import Engine
+    from engine.time.calendar import WorkingCalendar
+    from engine.time.clock import SystemClock
 
     s = settings()
     registry = load_registry()
@@ -185,7 +186,7 @@ def validate(paths: Annotated[list[Path], typer.Argument(metavar="PATH", hidden=
         if found:
             problems.extend(found)
         else:
-            out.print(f"ok  {path}")
+            sys.stdout.write(f"ok  {path}\n")  # plain: rich's console costs start-up and would read [..] in a path as markup
     if problems:
         in_order = sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line or 0, p.column or 0))
         fail("\n".join(str(p) for p in in_order))
@@ -383,6 +384,8 @@ def upcoming(
     all_: Annotated[bool, typer.Option("--all", help="Every row, streamed (JSON Lines with --json)")] = False,
 ) -> None:
     """Open deadlines falling due within a period, soonest first: a page and the counts."""
+    from engine.time.calendar import parse_offset
+
     try:
         amount, unit = parse_offset(within)
     except ValueError as exc:
@@ -398,6 +401,8 @@ def upcoming(
 @app.command()
 def tick(at: Annotated[Optional[dt.datetime], at_option("Process timers due by this moment, now or earlier (default: now)")] = None) -> None:
     """Run every expiry action and reminder that is due, each exactly once."""
+    from engine.time.clock import SimulatedClock, SystemClock
+
     moment = at
     if moment is not None and moment > SystemClock().now():
         # expiring deadlines ahead of time would write a future into the live database;
@@ -418,6 +423,8 @@ def migrate(
     nation: Annotated[Optional[str], typer.Option(help="For a new database: whose bank holidays count cases with no authority (england-and-wales, scotland, northern-ireland; default CASECLOCK_NATION, else england-and-wales)")] = None,
 ) -> None:
     """Create or upgrade the database schema, and record the deployment's nation in a new one."""
+    from engine.time.calendar import Nation, WorkingCalendar
+
     s = settings()
     requested = WorkingCalendar(nation or s.nation or Nation.ENGLAND_AND_WALES).nation.value
     store = open_store(create=True)
@@ -581,6 +588,8 @@ def outbox_list(
 @outbox_app.command("retry")
 def outbox_retry(outbox_id: Annotated[int, typer.Argument(help="The notification's id (caseclock outbox)")]) -> None:
     """Queue a dead (or pending) notification for delivery now, with fresh attempts and the same idempotency key."""
+    from engine.time.clock import SystemClock
+
     store = open_store()
     try:
         if not store.outbox_retry(outbox_id, SystemClock().now()):
@@ -601,6 +610,8 @@ def calendar_add(
     nation: Annotated[str, typer.Option(help="england-and-wales, scotland or northern-ireland")] = "england-and-wales",
 ) -> None:
     """Add an offset to a date: 20wd (working days), 10d, 2w, 3m."""
+    from engine.time.calendar import Nation, WorkingCalendar, parse_offset
+
     try:
         day = dt.date.fromisoformat(start)
     except ValueError:
@@ -619,6 +630,8 @@ def calendar_set_nation(
 ) -> None:
     """Change whose bank holidays count this deployment's cases with no authority, then move
     their open deadlines (as `caseclock recompute` does, with old and new dates in history)."""
+    from engine.time.calendar import WorkingCalendar
+
     s = settings()
     new = WorkingCalendar(nation).nation.value
     if s.nation and WorkingCalendar(s.nation).nation.value != new:
@@ -640,6 +653,8 @@ def calendar_set_nation(
 
 
 def _local(moment: dt.datetime) -> str:
+    from engine.time.calendar import LONDON
+
     return moment.astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
 
 

@@ -14,7 +14,6 @@ import datetime as dt
 import re
 from typing import Any, Iterator
 
-import structlog
 from sqlalchemy.exc import IntegrityError
 
 from persistence.models import CANCELLED, MET, MISSED, OPEN, DeadlineRow
@@ -32,6 +31,7 @@ from persistence.store import (
     Store,
 )
 
+from engine import logs
 from engine.time.calendar import Unit, WorkingCalendar, due_at, local_date, parse_offset
 from engine.language.casedata import coerce, from_json, to_json
 from engine.time.clock import Clock, SystemClock, describe_span, ensure_aware
@@ -67,7 +67,7 @@ from engine.runtime.views import (
     UpcomingItem,
 )
 
-log = structlog.get_logger("caseclock.engine")
+log = logs.get_logger("caseclock.engine")
 
 SYSTEM = "system"
 REASSIGN = "reassign"  # the trigger and kind of a reassignment in history
