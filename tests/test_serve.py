@@ -125,7 +125,9 @@ def test_a_20_mb_body_is_refused_before_it_is_read(tmp_path):
                     break
             answer = _answer(sock) if answered or sent < 20 * 1024 * 1024 else ""
         assert answer.startswith("HTTP/1.1 413"), answer[:200]
-        assert sent < 2 * 1024 * 1024, sent  # the cap is 256 KiB; the rest was never read
+        # the cap is 256 KiB; what was sent beyond it sat in the sockets' buffers (a few MB on a
+        # busy machine, before the answer is seen) and was never read
+        assert sent < 5 * 1024 * 1024, sent
     finally:
         server.terminate()
         server.wait(timeout=30)
