@@ -88,3 +88,16 @@ def test_json_and_booleans_keep_sqlalchemys_own_processors():
         value = {"a": [1, "é"]} if isinstance(type_, JSON) else True
         assert processor(value) == expected(value)
     assert json.loads(bind_processor(JSON(), DIALECT)({"a": 1})) == {"a": 1}
+
+
+def test_free_text_refuses_exactly_the_control_characters_and_surrogates():
+    import unicodedata
+
+    from engine.language.casedata import text_problem
+
+    refused = [c for c in map(chr, range(0x110000))
+               if c not in "\t\n\r" and unicodedata.category(c) in ("Cc", "Cs")]
+    assert len(refused) == 65 - 3 + 2048
+    assert all(text_problem(f"ok {c} ok") for c in refused)
+    allowed = [chr(i) for i in range(0x110000) if chr(i) not in refused]
+    assert text_problem("".join(allowed)) is None
