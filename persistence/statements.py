@@ -14,9 +14,12 @@ import collections
 from typing import Any, Iterable
 
 from sqlalchemy import Table, bindparam, insert
+from sqlalchemy.dialects.sqlite import DATE as SQLITE_DATE
 from sqlalchemy.exc import DBAPIError
 
-from .types import UTCDateTime, sqlite_utc_bind, sqlite_utc_result
+from .types import UTCDateTime, sqlite_date_bind, sqlite_utc_bind, sqlite_utc_result
+
+_SQLITE_DATE_FORMAT = "%(year)04d-%(month)02d-%(day)02d"
 
 _MISSING = object()
 
@@ -103,7 +106,11 @@ def bind_processor(type_, dialect):
     SQLite one function that produces the same string as SQLAlchemy's chain."""
     if dialect.name == "sqlite" and isinstance(type_, UTCDateTime):
         return sqlite_utc_bind
-    return type_.dialect_impl(dialect).bind_processor(dialect)
+    impl = type_.dialect_impl(dialect)
+    processor = impl.bind_processor(dialect)
+    if isinstance(impl, SQLITE_DATE) and impl._storage_format == _SQLITE_DATE_FORMAT:
+        return sqlite_date_bind(processor)
+    return processor
 
 
 def result_processor(type_, dialect):

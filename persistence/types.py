@@ -44,7 +44,22 @@ def sqlite_utc_bind(value):
         return None
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r} cannot be stored")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:-6]  # less the "+00:00"
+
+
+def sqlite_date_bind(format_bind):
+    """SQLite's DATE bind processor (`format_bind`) with a date formatted in one C call: the
+    same "YYYY-MM-DD" as its storage format; anything else goes to `format_bind` as before."""
+    date = dt.date
+
+    def process(value):
+        if type(value) is date:
+            return value.isoformat()
+        return format_bind(value)
+
+    return process
 
 
 def sqlite_utc_result(value):

@@ -80,6 +80,15 @@ def test_a_row_is_read_with_each_columns_own_conversion():
     assert row == (4, dt.datetime(2025, 5, 1, 23, tzinfo=dt.timezone.utc), None, True)
 
 
+@pytest.mark.parametrize("value", [dt.date(2025, 3, 30), dt.date(999, 1, 2), dt.datetime(2025, 3, 30, 12, 30), None])
+def test_a_date_is_stored_as_sqlalchemys_sqlite_date_stores_it(value):
+    from sqlalchemy import Date
+
+    from persistence.statements import bind_processor
+
+    assert bind_processor(Date(), DIALECT)(value) == Date().dialect_impl(DIALECT).bind_processor(DIALECT)(value)
+
+
 def test_json_and_booleans_keep_sqlalchemys_own_processors():
     for type_ in (JSON(), Boolean()):
         from persistence.statements import bind_processor
@@ -95,8 +104,8 @@ def test_free_text_refuses_exactly_the_control_characters_and_surrogates():
 
     from engine.language.casedata import text_problem
 
-    refused = [c for c in map(chr, range(0x110000))
-               if c not in "\t\n\r" and unicodedata.category(c) in ("Cc", "Cs")]
+    refused = {c for c in map(chr, range(0x110000))
+               if c not in "\t\n\r" and unicodedata.category(c) in ("Cc", "Cs")}
     assert len(refused) == 65 - 3 + 2048
     assert all(text_problem(f"ok {c} ok") for c in refused)
     allowed = [chr(i) for i in range(0x110000) if chr(i) not in refused]

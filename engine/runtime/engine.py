@@ -727,7 +727,7 @@ class Engine:
                 opens = dest in rule.states and (source is None or (not internal and (source not in rule.states or reentered)))
             else:
                 opens = trigger in rule.opened_by
-            if not opens or not all(c.holds(data) for c in rule.spec.when):
+            if not opens or (rule.when and not all(c.holds(data) for c in rule.when)):
                 continue
             if name in still_open:  # opened again: the new date supersedes the old one
                 closings.append(Closing(still_open.pop(name).id, CANCELLED, at))
@@ -915,6 +915,7 @@ class _DeadlineRule:
     anchor_is_day_one: bool
     role: str | None
     reminders: tuple[tuple[str, int, Unit], ...]
+    when: tuple
 
     @classmethod
     def of(cls, wf: Workflow, spec: DeadlineSpec) -> _DeadlineRule:
@@ -927,6 +928,7 @@ class _DeadlineRule:
             closed_by=frozenset(spec.closed_by), cancelled_by=frozenset(spec.cancelled_by), anchor=spec.anchor,
             amount=spec.due.amount, unit=Unit(spec.due.unit).value, anchor_is_day_one=spec.due.anchor_is_day_one,
             role=role, reminders=tuple((offset, *parse_offset(offset)) for offset in spec.remind),
+            when=tuple(spec.when),
         )
 
 
