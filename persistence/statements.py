@@ -14,7 +14,12 @@ import collections
 from typing import Any, Iterable
 
 from sqlalchemy import Table, bindparam, insert
+from sqlalchemy.dialects.sqlite import DATE as SQLITE_DATE
 from sqlalchemy.exc import DBAPIError
+
+from .types import UTCDateTime, sqlite_date_bind, sqlite_utc_bind, sqlite_utc_result
+
+_SQLITE_DATE_FORMAT = "%(year)04d-%(month)02d-%(day)02d"
 
 _MISSING = object()
 
@@ -26,7 +31,11 @@ def record_type(table: Table) -> type:
 
 class Prepared:
     """One statement compiled for one dialect: its SQL, its parameters in order with their bind
-    processors and fixed values, and (for a SELECT or RETURNING) its result processors."""
+    processors and fixed values, and (for a SELECT or RETURNING) its result processors.
+
+    `bind` and `row` are each one function made for the statement (a tuple or dict built in one
+    expression, a processor called only for the columns that have one), because looping over
+    the parameters in Python cost as much as executing the statement."""
 
     def __init__(self, statement, dialect, columns: Iterable = ()):
         compiled = statement.compile(dialect=dialect)
@@ -37,34 +46,78 @@ class Prepared:
         self.params = []
         for name in names:
             bind = compiled.binds[name]
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            processor = bind_processor(bind.type, dialect)
             fixed = bind.effective_value if bind.value is not None or bind.callable is not None else _MISSING
             self.params.append((name, bind.key, processor, fixed))
-        self.results = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        self.results = [result_processor(c.type, dialect) for c in columns]
+        self.defaults: dict[str, Any] = {}
+        self._compose()
 
-    def bind(self, values: dict[str, Any]):
-        out = {} if not self.positional else []
-        for name, key, processor, fixed in self.params:
-            value = values[key] if fixed is _MISSING else fixed
-            if processor is not None:
-                value = processor(value)
-            if self.positional:
-                out.append(value)
+    def _compose(self) -> None:
+        """Make `bind` and `row` for this statement (again after `defaults` change)."""
+        scope: dict[str, Any] = {}
+        items = []
+        for i, (name, key, processor, fixed) in enumerate(self.params):
+            if fixed is not _MISSING:
+                scope[f"f{i}"] = fixed if processor is None else processor(fixed)
+                items.append((name, f"f{i}"))
+                continue
+            if key in self.defaults:
+                scope[f"d{i}"] = self.defaults[key]
+                value = f"values.get({key!r}, d{i})"
             else:
-                out[name] = value
-        return out
-
-    def row(self, raw) -> list:
-        return [raw[i] if p is None else p(raw[i]) for i, p in enumerate(self.results)]
+                value = f"values[{key!r}]"
+            if processor is not None:
+                scope[f"p{i}"] = processor
+                value = f"p{i}({value})"
+            items.append((name, value))
+        if self.positional:
+            body = "(" + "".join(f"{v}, " for _, v in items) + ")"
+        else:
+            body = "{" + ", ".join(f"{n!r}: {v}" for n, v in items) + "}"
+        columns = []
+        for i, processor in enumerate(self.results):
+            if processor is None:
+                columns.append(f"raw[{i}]")
+            else:
+                scope[f"r{i}"] = processor
+                columns.append(f"r{i}(raw[{i}])")
+        source = (f"def bind(values):\n    return {body}\n"
+                  f"def row(raw):\n    return ({''.join(c + ', ' for c in columns)})\n")
+        exec(compile(source, f"<statement {self.sql[:40]!r}>", "exec"), scope)  # noqa: S102
+        self.bind = scope["bind"]
+        self.row = scope["row"]
 
     def run(self, cursor, values: dict[str, Any] | None = None):
         """Execute; returns the cursor (fetch from it, or read rowcount)."""
         try:
-            cursor.execute(self.sql, self.bind(values or {}))
+            cursor.execute(self.sql, self.bind(values or _EMPTY))
         except self.dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(self.sql, None, exc, self.dialect.loaded_dbapi.Error,
                                       hide_parameters=True, dialect=self.dialect) from None
         return cursor
+
+
+_EMPTY: dict[str, Any] = {}
+
+
+def bind_processor(type_, dialect):
+    """The column type's bind processor for `dialect`: SQLAlchemy's, or for `UTCDateTime` on
+    SQLite one function that produces the same string as SQLAlchemy's chain."""
+    if dialect.name == "sqlite" and isinstance(type_, UTCDateTime):
+        return sqlite_utc_bind
+    impl = type_.dialect_impl(dialect)
+    processor = impl.bind_processor(dialect)
+    if isinstance(impl, SQLITE_DATE) and impl._storage_format == _SQLITE_DATE_FORMAT:
+        return sqlite_date_bind(processor)
+    return processor
+
+
+def result_processor(type_, dialect):
+    """The column type's result processor, likewise."""
+    if dialect.name == "sqlite" and isinstance(type_, UTCDateTime):
+        return sqlite_utc_result
+    return type_.dialect_impl(dialect).result_processor(dialect, None)
 
 
 def insert_all(table: Table, dialect, returning: bool = True) -> Prepared:
@@ -76,6 +129,7 @@ def insert_all(table: Table, dialect, returning: bool = True) -> Prepared:
         statement = statement.returning(table.c.id)
     prepared = Prepared(statement, dialect, [table.c.id] if returning else [])
     prepared.defaults = {c.name: _default(c) for c in cols}
+    prepared._compose()  # a column left out takes its default
     return prepared
 
 
@@ -87,14 +141,3 @@ def _default(column) -> Any:
         return default.arg
     return default.arg(None)
 
-
-def with_defaults(prepared: Prepared, values: dict[str, Any]) -> dict[str, Any]:
-    """`values` with every column it leaves out set to the column's default."""
-    missing = prepared.defaults.keys() - values.keys()
-    if not missing:
-        return values
-    out = dict(values)
-    for name in missing:
-        value = prepared.defaults[name]
-        out[name] = dict(value) if isinstance(value, dict) else value
-    return out

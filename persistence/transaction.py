@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, select, update
 from engine.errors import AmbiguousCase, CaseExists, ConflictError
 
 from .models import OPEN, CaseRow, DeadlineRow, DefinitionRow, OutboxRow, ReminderRow, TransitionRow
-from .statements import Prepared, insert_all, record_type, with_defaults
+from .statements import Prepared, insert_all, record_type
 
 CASES = CaseRow.__table__
 TRANSITIONS = TransitionRow.__table__
@@ -133,7 +133,7 @@ class Transaction:
             return None
         row = CaseRecord._make(values)
         q = self.sql.open_deadlines
-        deadlines = tuple(DeadlineRecord._make(q.row(r)) for r in q.run(self.cursor, {"case_id": row.id}).fetchall())
+        deadlines = tuple(map(DeadlineRecord._make, map(q.row, q.run(self.cursor, {"case_id": row.id}).fetchall())))
         return CaseSnapshot(
             id=row.id, case_ref=row.case_ref, workflow=row.workflow, version=row.version,
             authority=row.authority, state=row.state, data=dict(row.data), opened_at=row.opened_at,
@@ -150,7 +150,7 @@ class Transaction:
     # ---- writes --------------------------------------------------------------------------------
 
     def _insert(self, prepared: Prepared, values: dict[str, Any]) -> int | None:
-        cursor = prepared.run(self.cursor, with_defaults(prepared, values))
+        cursor = prepared.run(self.cursor, values)
         return cursor.fetchone()[0] if prepared.results else None
 
     def _update(self, prepared: Prepared, values: dict[str, Any]) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from sqlalchemy.exc import IntegrityError
@@ -99,6 +100,7 @@ class Engine:
         self.clock = clock or SystemClock()
         self.authority = authority
         self._machines: dict[str, CaseMachine] = {}
+        self._rules: dict[str, dict[str, _DeadlineRule]] = {}  # per definition version
 
     # ---- commands ----------------------------------------------------------------------------
 
@@ -699,16 +701,17 @@ class Engine:
         """Which deadlines a move from `source` to `dest` by `trigger` closes and opens."""
         final = dest in wf.final_states
         reentered = source is not None and not internal and source == dest
+        rules = self._deadline_rules(wf)
         closings: list[Closing] = []
         still_open = {d.name: d for d in open_rows}
         for row in open_rows:
-            spec = wf.spec.deadlines.get(row.name)
+            rule = rules.get(row.name)
             status = None
-            if spec is not None and trigger in spec.cancelled_by:
+            if rule is not None and trigger in rule.cancelled_by:
                 status = CANCELLED
-            elif spec is not None and trigger in spec.closed_by:
+            elif rule is not None and trigger in rule.closed_by:
                 status = _met_or_missed(row, at)
-            elif spec is not None and spec.states and not internal and (dest not in spec.states or reentered):
+            elif rule is not None and rule.states and not internal and (dest not in rule.states or reentered):
                 status = _met_or_missed(row, at)
             elif final:
                 status = CANCELLED
@@ -718,26 +721,36 @@ class Engine:
         openings: list[NewDeadline] = []
         if final:
             return closings, openings
-        # deadlines anchored on another deadline are counted after the ones they count from
-        ordered = sorted(wf.spec.deadlines.items(), key=lambda item: item[1].anchor.startswith("deadline."))
         opened: dict[str, NewDeadline] = {}
-        for name, spec in ordered:
-            if spec.states:
-                opens = dest in spec.states and (source is None or (not internal and (source not in spec.states or reentered)))
+        for name, rule in rules.items():  # those anchored on another deadline come after it
+            if rule.states:
+                opens = dest in rule.states and (source is None or (not internal and (source not in rule.states or reentered)))
             else:
-                opens = trigger in spec.opened_by
-            if not opens or not all(c.holds(data) for c in spec.when):
+                opens = trigger in rule.opened_by
+            if not opens or (rule.when and not all(c.holds(data) for c in rule.when)):
                 continue
             if name in still_open:  # opened again: the new date supersedes the old one
                 closings.append(Closing(still_open.pop(name).id, CANCELLED, at))
-            opened[name] = self._new_deadline(wf, case_ref, name, spec, at, data, opened, calendar, authority)
+            opened[name] = self._new_deadline(wf, case_ref, name, rule.spec, at, data, opened, calendar, authority)
             openings.append(opened[name])
         return closings, openings
+
+    def _deadline_rules(self, wf: Workflow) -> dict[str, _DeadlineRule]:
+        """A definition's deadlines as planning reads them, derived once per version; those
+        counted from another deadline come after the ones they count from."""
+        rules = self._rules.get(wf.version)
+        if rules is None:
+            ordered = sorted(wf.spec.deadlines.items(), key=lambda item: item[1].anchor.startswith("deadline."))
+            rules = self._rules[wf.version] = {name: _DeadlineRule.of(wf, spec) for name, spec in ordered}
+        return rules
 
     def _new_deadline(self, wf: Workflow, case_ref: str, name: str, spec: DeadlineSpec, at: dt.datetime,
                       data: dict[str, Any], opened: dict[str, NewDeadline], calendar: WorkingCalendar,
                       authority: str | None) -> NewDeadline:
-        anchor = spec.anchor
+        rule = self._deadline_rules(wf).get(name)
+        if rule is None or rule.spec is not spec:
+            rule = _DeadlineRule.of(wf, spec)
+        anchor = rule.anchor
         if anchor.startswith("data."):
             anchor_on = data.get(anchor[5:])
             if anchor_on is None:
@@ -747,18 +760,15 @@ class Engine:
             anchor_on = opened[anchor[len("deadline."):]].row.due_on
         else:
             anchor_on = local_date(at)
-        due_on = calendar.add(anchor_on, spec.due.amount, spec.due.unit, anchor_is_day_one=spec.due.anchor_is_day_one)
-        role = spec.role
-        if role is None and len(spec.states) == 1:
-            role = wf.spec.states[spec.states[0]].role
+        due_on = calendar.add(anchor_on, rule.amount, rule.spec.due.unit, anchor_is_day_one=rule.anchor_is_day_one)
         row = Record(
-            id=None, case_id=0, name=name, title=spec.title, role=role, source=spec.source, opened_at=at,
-            anchor=anchor, anchor_on=anchor_on, amount=spec.due.amount, unit=Unit(spec.due.unit).value,
-            anchor_is_day_one=spec.due.anchor_is_day_one, calendar_version=calendar.version,
+            id=None, case_id=0, name=name, title=spec.title, role=rule.role, source=spec.source, opened_at=at,
+            anchor=anchor, anchor_on=anchor_on, amount=rule.amount, unit=rule.unit,
+            anchor_is_day_one=rule.anchor_is_day_one, calendar_version=calendar.version,
             due_on=due_on, due_at=due_at(due_on), status=OPEN, closed_at=None, expired_at=None, expiry_outcome=None,
             workflow=wf.name, authority=authority,
         )
-        return NewDeadline(row, reminders_before(spec, due_on, calendar, at))
+        return NewDeadline(row, _reminders(rule.reminders, due_on, calendar, at))
 
     def _transition_row(self, trigger, kind, source, dest, at, actor, reason, event, key, wf) -> Record:
         return Record(
@@ -875,14 +885,51 @@ def reminders_before(spec: DeadlineSpec, due_on: dt.date, calendar: WorkingCalen
                      after: dt.datetime) -> list[NewReminder]:
     """The reminders of a deadline due on `due_on` that are still to come after `after`; each is
     sent at the start of its day."""
+    return _reminders(tuple((offset, *parse_offset(offset)) for offset in spec.remind), due_on, calendar, after)
+
+
+def _reminders(offsets: tuple[tuple[str, int, Unit], ...], due_on: dt.date, calendar: WorkingCalendar,
+               after: dt.datetime) -> list[NewReminder]:
     out = []
-    for offset in spec.remind:
-        amount, unit = parse_offset(offset)
+    for offset, amount, unit in offsets:
         remind_on = calendar.add(due_on, -amount, unit)
         remind_at = due_at(remind_on - dt.timedelta(days=1))
         if remind_at > after:
             out.append(NewReminder(offset, remind_on, remind_at))
     return out
+
+
+@dataclass(frozen=True)
+class _DeadlineRule:
+    """What planning needs of one deadline of a definition, worked out once per version rather
+    than on every command: its states and triggers as sets, its role, unit and parsed reminders."""
+
+    spec: DeadlineSpec
+    states: frozenset[str]
+    opened_by: frozenset[str]
+    closed_by: frozenset[str]
+    cancelled_by: frozenset[str]
+    anchor: str
+    amount: int
+    unit: str
+    anchor_is_day_one: bool
+    role: str | None
+    reminders: tuple[tuple[str, int, Unit], ...]
+    when: tuple
+
+    @classmethod
+    def of(cls, wf: Workflow, spec: DeadlineSpec) -> _DeadlineRule:
+        states = spec.states
+        role = spec.role
+        if role is None and len(states) == 1:
+            role = wf.spec.states[states[0]].role
+        return cls(
+            spec=spec, states=frozenset(states), opened_by=frozenset(spec.opened_by),
+            closed_by=frozenset(spec.closed_by), cancelled_by=frozenset(spec.cancelled_by), anchor=spec.anchor,
+            amount=spec.due.amount, unit=Unit(spec.due.unit).value, anchor_is_day_one=spec.due.anchor_is_day_one,
+            role=role, reminders=tuple((offset, *parse_offset(offset)) for offset in spec.remind),
+            when=tuple(spec.when),
+        )
 
 
 def _met_or_missed(row: DeadlineRow, at: dt.datetime) -> str:

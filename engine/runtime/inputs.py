@@ -20,9 +20,10 @@ HOST_ID_MAX = {field: CaseRow.__table__.c[field].type.length for field in ("chil
 
 
 def case_ref(value: str | None) -> str:
-    """The host system's case reference, stripped: 1 to CASE_REF_MAX printable characters, no spaces."""
+    """The host system's case reference, stripped: 1 to CASE_REF_MAX printable characters, no spaces.
+    (A printable string's only whitespace character is the space itself.)"""
     ref = value.strip() if isinstance(value, str) else ""
-    if not ref or len(ref) > CASE_REF_MAX or not ref.isprintable() or any(c.isspace() for c in ref):
+    if not ref or len(ref) > CASE_REF_MAX or not ref.isprintable() or " " in ref:
         raise InvalidCommand(
             ref or "<empty>",
             f"a case reference must be 1-{CASE_REF_MAX} printable characters with no spaces"
@@ -35,7 +36,7 @@ def name(ref: str, field: str, value: str | None) -> None:
     """A workflow, state, trigger or role name (None: not given)."""
     if value is None:
         return
-    if not isinstance(value, str) or not 0 < len(value) <= NAME_MAX or not value.isprintable() or any(c.isspace() for c in value):
+    if not isinstance(value, str) or not 0 < len(value) <= NAME_MAX or not value.isprintable() or " " in value:
         raise InvalidCommand(ref, f"{field} must be a name of 1-{NAME_MAX} printable characters with no spaces")
 
 

@@ -551,6 +551,7 @@ def parse_offset(text: str) -> tuple[int, Unit]:
     return int(match.group(1)), _OFFSET_UNITS[match.group(2)]
 
 
+@lru_cache(maxsize=8192)  # every command opening a deadline asks; a few thousand days in use
 def due_at(due_on: date) -> datetime:
     """The instant a deadline passes: the end of its day in Europe/London, as aware UTC.
 
