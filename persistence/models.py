@@ -92,6 +92,8 @@ class DeadlineRow(SQLModel, table=True):
         Index("ix_deadlines_status_due_at", "status", "due_at"),
         Index("ix_deadlines_expiry", "expired_at", "status", "due_at"),
         Index("ix_deadlines_list", "status", "due_at", "workflow", "authority"),
+        # a list filtered by team or IRO: their cases' open deadlines in due range (persistence/lists.py)
+        Index("ix_deadlines_case_open", "case_id", "status", "due_at", "workflow", "authority"),
     )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
@@ -118,6 +120,18 @@ class DeadlineRow(SQLModel, table=True):
     # the case's, copied so the lists count by them from the index alone (persistence/lists.py)
     workflow: str | None = Field(default=None, max_length=64)
     authority: str | None = Field(default=None, max_length=64)
+
+
+class DeadlineCountRow(SQLModel, table=True):
+    """Open deadlines per (due day, workflow, authority), kept exact by the database's own
+    triggers on `deadlines` (migration 0007), so a list's counts sum days instead of walking
+    every open deadline. '' stands for no workflow or authority (a key column cannot be NULL)."""
+
+    __tablename__ = "deadline_counts"
+    due_on: dt.date = Field(primary_key=True)
+    workflow: str = Field(default="", primary_key=True, max_length=64)
+    authority: str = Field(default="", primary_key=True, max_length=64)
+    n: int
 
 
 class ReminderRow(SQLModel, table=True):

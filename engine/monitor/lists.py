@@ -1,5 +1,6 @@
-"""The overdue-now and due-next lists and the DRP tracker: filtered, sorted, paged and counted
-in SQL, so a page costs the same on 100 cases or 100,000.
+"""The overdue-now and due-next lists and the DRP tracker as the dashboard shows them: age bands
+in working days, rows for the templates, CSV. The queries are persistence.lists': filtered,
+sorted, paged and counted in SQL, so a page costs the same on 100 cases or a million.
 
 Working days overdue (or left) depend on each case's calendar, so they are computed in Python
 for the rows of one page only. Filters and sorting never need them: sorting by due time is
@@ -12,20 +13,14 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import datetime as dt
 import io
 from dataclasses import dataclass, field
-from typing import Any, Iterator
-
-from sqlalchemy import and_, case, func, literal, or_, select, true
-from sqlalchemy.sql import visitors
+from typing import Any, Callable, Iterator
 
 from engine.time.calendar import LONDON, WorkingCalendar, due_at, local_date
-from persistence.models import OPEN, CaseRow, DeadlineRow, TransitionRow
-
-CASES = CaseRow.__table__
-DEADLINES = DeadlineRow.__table__
-TRANSITIONS = TransitionRow.__table__
+from persistence import lists as sql
 
 DUE_NEXT_WORKING_DAYS = 10  # business support's horizon (the same as `caseclock upcoming --within 10wd`)
 
@@ -34,17 +29,7 @@ OVERDUE_BANDS = (("0-5", 0, 5), ("6-20", 6, 20), ("21-60", 21, 60), ("61+", 61, 
 DUE_NEXT_BANDS = (("0-2", 0, 2), ("3-5", 3, 5), ("6-10", 6, 10))
 
 # the columns a list may be sorted by (a link per column header); anything else is refused
-SORTS = {
-    "due": DEADLINES.c.due_at,
-    "case": CASES.c.case_ref,
-    "child": CASES.c.child_ref,
-    "workflow": CASES.c.workflow,
-    "state": CASES.c.state,
-    "deadline": DEADLINES.c.name,
-    "role": DEADLINES.c.role,
-    "iro": CASES.c.assigned_to,
-    "team": CASES.c.team,
-}
+SORTS = tuple(sql.SORTS)
 
 
 class ListError(ValueError):
@@ -63,6 +48,12 @@ class Filters:
     band: str | None = None
     authority: str | None = None
     child: str | None = None
+
+    def on_cases(self) -> dict[str, Any]:
+        """The filters that are case columns, by column name."""
+        named = {"workflow": self.workflow, "team": self.team, "assigned_to": self.iro, "child_ref": self.child,
+                 "authority": self.authority}
+        return {k: v for k, v in named.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -93,8 +84,7 @@ class Page:
 
 def authorities(engine) -> list[str | None]:
     """Every authority that has cases (None: cases with no authority); one index scan."""
-    with engine.store.db.reader.connect() as conn:
-        return list(conn.execute(select(CASES.c.authority).distinct()).scalars())
+    return sql.case_authorities(engine.store.db)
 
 
 def _working_day_back(calendar: WorkingCalendar, today: dt.date, k: int) -> dt.date:
@@ -113,114 +103,80 @@ class _Lists:
     def calendar(self, authority: str | None) -> WorkingCalendar:
         return self.engine.calendars.of(authority)
 
-    def _authorities(self, filters: Filters) -> list[str | None]:
-        return [filters.authority] if filters.authority is not None else authorities(self.engine)
+    def _limit(self, present: list[str | None], day: Callable[[WorkingCalendar], dt.date]) -> sql.Limit:
+        """The end of the day `day` finds on each authority's calendar: the deployment's for
+        every authority whose calendar agrees, its own for the others."""
+        default = due_at(day(self.calendar(None)))
+        own = {}
+        for authority in present:
+            mine = due_at(day(self.calendar(authority)))
+            if mine != default:
+                own[authority] = mine
+        return sql.Limit(default, own)
 
-    def _by_authority(self, filters: Filters, bound) -> Any:
-        """OR over authorities of (authority = A AND bound(A's calendar)): each case is counted on
-        its own calendar. Authorities whose calendars are the same share one term, and when every
-        authority counts on one calendar the bound needs no authority at all (nor the cases table)."""
-        groups: dict[str, tuple[WorkingCalendar, list[str | None]]] = {}
-        for authority in self._authorities(filters):
-            calendar = self.calendar(authority)
-            groups.setdefault(calendar.version, (calendar, []))[1].append(authority)
-        if len(groups) == 1:
-            (calendar, _members), = groups.values()
-            return bound(calendar)
-        parts = []
-        for calendar, members in groups.values():
-            named = [a for a in members if a is not None]
-            same = [CASES.c.authority.in_(named)] if named else []
-            if None in members:
-                same.append(CASES.c.authority.is_(None))
-            parts.append(and_(or_(*same), bound(calendar)))
-        return or_(*parts) if parts else ~true()
+    def _base(self, kind: str, filters: Filters) -> sql.ListQuery:
+        """The whole list (no band): overdue at `at`, or due next (after `at`, within the horizon)."""
+        common = dict(case_filters=filters.on_cases(),
+                      deadline_filters={"role": filters.role} if filters.role is not None else {})
+        if kind == "overdue":
+            return sql.ListQuery(due_before=self.at, **common)
+        # a month past the horizon on the deployment's calendar bounds every calendar's horizon
+        reach = due_at(self.calendar(None).add_working_days(self.today, DUE_NEXT_WORKING_DAYS) + dt.timedelta(days=31))
+        return sql.ListQuery(due_before=reach, due_from=self.at, **common)
 
-    # -- overdue now ---------------------------------------------------------------------------
-
-    def overdue_window(self, filters: Filters, band: tuple[str, int, int | None] | None = None):
-        """Open deadlines past the end of their due day; within a band, also due between the band's
-        boundaries. N working days overdue = working days d with due_on < d <= today, so
-        N >= k exactly when due_on is before W_k, the kth working day counting back from today."""
-        cond = [DEADLINES.c.status == OPEN, DEADLINES.c.due_at <= self.at]
-        if band is not None:
-            _name, least, most = band
-
-            def bound(cal: WorkingCalendar):
-                parts = []
+    def _query(self, kind: str, filters: Filters, present: list[str | None], band=None) -> sql.ListQuery:
+        """The list, within `band` if given. Overdue: N working days overdue = working days d with
+        due_on < d <= today, so N >= k exactly when due_on is before W_k, the kth working day
+        counting back from today. Due next (as `caseclock upcoming --within 10wd`): N working days
+        left = working days d with today < d <= due_on, so N >= k exactly when due_on is on or
+        after V_k = today + k working days."""
+        base = self._base(kind, filters)
+        limits: dict[str, sql.Limit] = {}
+        if kind == "overdue":
+            if band is not None:
+                _name, least, most = band
                 if least > 0:
-                    parts.append(DEADLINES.c.due_at < due_at(_working_day_back(cal, self.today, least)))
+                    limits["before"] = self._limit(present, lambda cal: _working_day_back(cal, self.today, least))
                 if most is not None:  # N <= most: not N >= most + 1
-                    parts.append(DEADLINES.c.due_at >= due_at(_working_day_back(cal, self.today, most + 1)))
-                return and_(true(), *parts)
-
-            cond.append(self._by_authority(filters, bound))
-        return cond
-
-    def due_next_window(self, filters: Filters, band: tuple[str, int, int | None] | None = None):
-        """Open deadlines not yet overdue, due on or before the 10th working day after today (as
-        `caseclock upcoming --within 10wd`). N working days left = working days d with
-        today < d <= due_on, so N >= k exactly when due_on is on or after V_k = today + k wd."""
-        least, most = (0, DUE_NEXT_WORKING_DAYS) if band is None else band[1:]
-        most = DUE_NEXT_WORKING_DAYS if most is None else min(most, DUE_NEXT_WORKING_DAYS)
-
-        def bound(cal: WorkingCalendar):
+                    limits["since"] = self._limit(present, lambda cal: _working_day_back(cal, self.today, most + 1))
+        else:
+            least, most = (0, DUE_NEXT_WORKING_DAYS) if band is None else band[1:]
+            most = DUE_NEXT_WORKING_DAYS if most is None else min(most, DUE_NEXT_WORKING_DAYS)
             if most >= DUE_NEXT_WORKING_DAYS:  # the horizon itself, as `upcoming` draws it
-                parts = [DEADLINES.c.due_at <= due_at(cal.add_working_days(self.today, DUE_NEXT_WORKING_DAYS))]
+                limits["until"] = self._limit(present, lambda cal: cal.add_working_days(self.today, DUE_NEXT_WORKING_DAYS))
             else:  # N <= most: before V_(most+1)
-                parts = [DEADLINES.c.due_at < due_at(cal.add_working_days(self.today, most + 1))]
+                limits["before"] = self._limit(present, lambda cal: cal.add_working_days(self.today, most + 1))
             if least > 0:
-                parts.append(DEADLINES.c.due_at >= due_at(cal.add_working_days(self.today, least)))
-            return and_(*parts)
+                limits["since"] = self._limit(present, lambda cal: cal.add_working_days(self.today, least))
+        return dataclasses.replace(base, **limits)
 
-        return [DEADLINES.c.status == OPEN, DEADLINES.c.due_at > self.at, self._by_authority(filters, bound)]
-
-    # -- shared --------------------------------------------------------------------------------
-
-    @staticmethod
-    def _filters(filters: Filters) -> list:
-        cond = []
-        for column, value in ((CASES.c.workflow, filters.workflow), (CASES.c.team, filters.team),
-                              (CASES.c.assigned_to, filters.iro), (DEADLINES.c.role, filters.role),
-                              (CASES.c.child_ref, filters.child)):
-            if value is not None:
-                cond.append(column == value)
-        if filters.authority is not None:
-            cond.append(CASES.c.authority == filters.authority)
-        return cond
-
-    def _select(self, window: list, filters: Filters, columns, *, cases: bool = True):
-        source = DEADLINES.join(CASES, CASES.c.id == DEADLINES.c.case_id) if cases else DEADLINES
-        return select(*columns).select_from(source).where(*window, *self._filters(filters))
-
-    def _count_needs_cases(self, filters: Filters, window: list) -> bool:
-        """Counting reads the deadlines alone (an index range) unless a filter or the calendars
-        of several authorities need the case."""
-        if any(v is not None for v in (filters.workflow, filters.team, filters.iro, filters.child, filters.authority)):
-            return True
-        return any(getattr(element, "table", None) is CASES for part in window for element in visitors.iterate(part))
+    def _bands(self, kind: str, present: list[str | None]) -> list[tuple[str, sql.Limit]]:
+        """Each band but the last with the due_at its deadlines are after (checked in order)."""
+        if kind == "overdue":  # newest first: 0-5 is due on or after W_6, ...
+            return [(name, self._limit(present, lambda cal, k=most + 1: _working_day_back(cal, self.today, k)
+                                       - dt.timedelta(days=1)))
+                    for name, _least, most in OVERDUE_BANDS[:-1]]
+        # furthest first: 6-10 is due on or after V_6, ...
+        return [(name, self._limit(present, lambda cal, k=least: cal.add_working_days(self.today, k) - dt.timedelta(days=1)))
+                for name, least, _most in reversed(DUE_NEXT_BANDS[1:])]
 
     def page(self, kind: str, filters: Filters, *, sort: str = "due", descending: bool = False,
              offset: int = 0, limit: int = 50) -> Page:
         bands = _bands(kind)
         band = _band(bands, filters.band)
-        order = _order(sort, descending)
-        # one scan counts every band (the bands partition the list): CASE over each band's
-        # condition, which is the last part of its window
-        label = case(*[(self._window(kind, filters, b)[-1], b[0]) for b in bands], else_=literal("")).label("band")
-        with self.engine.store.db.reader.connect() as conn:
-            whole = self._window(kind, filters, None)
-            cases = self._count_needs_cases(filters, whole + [label])
-            counted = dict(conn.execute(self._select(whole, filters, [label, func.count()], cases=cases)
-                                        .group_by(label)).all())
-            rows = conn.execute(self._select(self._window(kind, filters, band), filters, _COLUMNS).order_by(*order)
-                                .limit(max(1, min(limit, 500))).offset(max(0, offset))).all()
+        _check_sort(sort)
+        db = self.engine.store.db
+        present = sql.authorities(db, self._base(kind, filters))
+        whole = self._query(kind, filters, present)
+        last = OVERDUE_BANDS[-1][0] if kind == "overdue" else DUE_NEXT_BANDS[0][0]
+        counted: dict[str, int] = {}
+        for _workflow, _authority, name, n in sql.counts(db, whole, self._bands(kind, present), last):
+            counted[name] = counted.get(name, 0) + n
+        rows = sql.page(db, self._query(kind, filters, present, band), max(1, min(limit, 500)), max(0, offset),
+                        sort=sort, descending=descending)
         counts = {b[0]: counted.get(b[0], 0) for b in bands}
         total = counts[band[0]] if band else sum(counted.values())
         return Page([self._row(kind, r) for r in rows], total, offset, limit, counts)
-
-    def _window(self, kind: str, filters: Filters, band):
-        return self.overdue_window(filters, band) if kind == "overdue" else self.due_next_window(filters, band)
 
     def _row(self, kind: str, r) -> Row:
         cal = self.calendar(r.authority)
@@ -232,17 +188,12 @@ class _Lists:
     def stream(self, kind: str, filters: Filters, *, sort: str = "due", descending: bool = False,
                chunk: int = 1000) -> Iterator[Row]:
         """Every matching row, fetched `chunk` rows at a time (constant memory), for `--all` and CSV."""
-        window = self._window(kind, filters, _band(_bands(kind), filters.band))
-        query = self._select(window, filters, _COLUMNS).order_by(*_order(sort, descending))
-        with self.engine.store.db.reader.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=chunk).execute(query)
-            for r in result:
-                yield self._row(kind, r)
-
-
-_COLUMNS = (CASES.c.case_ref, CASES.c.authority, CASES.c.child_ref, CASES.c.workflow, CASES.c.state,
-            DEADLINES.c.name, DEADLINES.c.title, DEADLINES.c.role, CASES.c.assigned_to, CASES.c.team,
-            DEADLINES.c.due_on, DEADLINES.c.source)
+        band = _band(_bands(kind), filters.band)
+        _check_sort(sort)
+        db = self.engine.store.db
+        query = self._query(kind, filters, sql.authorities(db, self._base(kind, filters)), band)
+        for r in sql.stream(db, query, chunk, sort=sort, descending=descending):
+            yield self._row(kind, r)
 
 
 def _bands(kind: str):
@@ -260,12 +211,9 @@ def _band(bands, name: str | None):
     raise ListError(f"band: not one of {', '.join(b[0] for b in bands)}")
 
 
-def _order(sort: str, descending: bool):
-    column = SORTS.get(sort)
-    if column is None:
-        raise ListError(f"sort: not one of {', '.join(SORTS)}")
-    # ties broken by due time then row id, so paging is stable
-    return [column.desc() if descending else column.asc(), DEADLINES.c.due_at, DEADLINES.c.id]
+def _check_sort(sort: str) -> None:
+    if sort not in sql.SORTS:
+        raise ListError(f"sort: not one of {', '.join(sql.SORTS)}")
 
 
 def overdue_page(engine, filters: Filters = Filters(), **kw) -> Page:
@@ -365,25 +313,11 @@ def drp_tracker(engine, filters: Filters = Filters(), *, at: dt.datetime | None 
     ago) with their outcome. Paged and counted in SQL; open ones oldest first."""
     lists = _Lists(engine, at)
     closed_since = closed_since or (lists.today - dt.timedelta(weeks=13))
-    # the response due at the current stage: at most one stage deadline is open per case
-    stage = DEADLINES.alias("stage")
-    with_stage = CASES.outerjoin(stage, and_(stage.c.case_id == CASES.c.id, stage.c.status == OPEN,
-                                             stage.c.name.in_(DRP_STAGE_DEADLINES.values())))
-    base = [CASES.c.workflow == DRP_WORKFLOW, *_Lists._filters(filters)]
-    open_cond = [*base, CASES.c.closed_at.is_(None), CASES.c.opened_at <= lists.at]
-    closed_cond = [*base, CASES.c.closed_at.is_not(None),
-                   CASES.c.closed_at >= dt.datetime.combine(closed_since, dt.time(), tzinfo=LONDON)]
-    cols = (CASES.c.case_ref, CASES.c.authority, CASES.c.child_ref, CASES.c.assigned_to, CASES.c.team,
-            CASES.c.state, CASES.c.data, CASES.c.opened_at, CASES.c.closed_at, stage.c.due_on.label("stage_due_on"))
-    with engine.store.db.reader.connect() as conn:
-        open_total = conn.execute(select(func.count()).select_from(CASES).where(*open_cond)).scalar_one()
-        closed_total = conn.execute(select(func.count()).select_from(CASES).where(*closed_cond)).scalar_one()
-        open_rows = conn.execute(select(*cols).select_from(with_stage).where(*open_cond).order_by(CASES.c.opened_at, CASES.c.id)
-                                 .limit(limit).offset(offset)).all()
-        closed_rows = conn.execute(select(*cols).select_from(with_stage).where(*closed_cond).order_by(CASES.c.closed_at.desc(), CASES.c.id)
-                                   .limit(limit).offset(offset)).all()
-    return Tracker([_dispute(lists, r) for r in open_rows], [_dispute(lists, r) for r in closed_rows],
-                   open_total, closed_total)
+    found = sql.disputes(engine.store.db, DRP_WORKFLOW, list(DRP_STAGE_DEADLINES.values()), filters.on_cases(),
+                         at=lists.at, closed_since=dt.datetime.combine(closed_since, dt.time(), tzinfo=LONDON),
+                         limit=limit, offset=offset)
+    return Tracker([_dispute(lists, r) for r in found.open_rows], [_dispute(lists, r) for r in found.closed_rows],
+                   found.open_total, found.closed_total)
 
 
 def _dispute(lists: _Lists, r) -> Dispute:

@@ -345,15 +345,13 @@ class Engine:
         filters = _filters(workflow, case_filters)
         query = lists.ListQuery(due_before=at, case_filters=filters)
         labels = [_band_label(low, high) for low, high in AGE_BANDS]
+        # each case is banded on its own authority's calendar: the authorities whose boundaries
+        # differ from the deployment's have their own (none, when every calendar agrees on the dates)
         default = self._band_boundaries(None, today)
-        rows = lists.counts(self.store.db, query, default, labels)
-        # each case is banded on its own authority's calendar: recount the authorities whose
-        # boundaries differ from the deployment's (none, when every calendar agrees on the dates)
-        for authority in {r[1] for r in rows} - {None}:
-            own = self._band_boundaries(authority, today)
-            if own != default:
-                rows = [r for r in rows if r[1] != authority] + lists.counts(
-                    self.store.db, lists.ListQuery(due_before=at, case_filters={**filters, "authority": authority}), own, labels)
+        own = {a: self._band_boundaries(a, today) for a in lists.authorities(self.store.db, query) if a is not None}
+        bands = [(label, lists.Limit(limit, {a: mine[i] for a, mine in own.items() if mine[i] != limit}))
+                 for i, (label, limit) in enumerate(zip(labels, default))]
+        rows = lists.counts(self.store.db, query, bands, labels[-1])
         by_age = dict.fromkeys(labels, 0)
         for _wf, _authority, band, n in rows:
             by_age[band] += n
