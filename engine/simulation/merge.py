@@ -25,8 +25,9 @@ RENUMBERED: dict[str, dict[str, str]] = {
 }
 KEYED = ("transitions", "outbox")  # tables whose idempotency_key may hold a timer's id
 STORED_ONCE = ("definitions",)
-# what a simulation does not write, or what the database derives or holds once per file
-LEFT = ("alembic_version", "deployment", "users", "api_keys", "sessions", "audit")
+# what a simulation does not write, what the file holds once, or what its own triggers keep
+# (deadline_counts follows the deadlines appended to it)
+LEFT = ("alembic_version", "deployment", "users", "api_keys", "sessions", "audit", "deadline_counts")
 
 
 class MergeError(Exception):
