@@ -25,11 +25,11 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 import httpx
-import structlog
 
+from engine import logs
 from persistence.models import OutboxRow
 
-log = structlog.get_logger("caseclock.notify")
+log = logs.get_logger("caseclock.notify")
 
 # what a log line or an email may say about a notification: names and dates, never free text
 SAFE_FIELDS = ("case_ref", "workflow", "state", "deadline", "title", "due_on", "due_at", "role", "reminder", "late_by")

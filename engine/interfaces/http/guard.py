@@ -24,11 +24,11 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 import anyio
-import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from engine import logs
 from engine.access import accounts, audit
 from engine.interfaces.http.problems import problem
 
@@ -44,7 +44,7 @@ DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 's
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "X-Frame-Options": "DENY"}
 
-access_log = structlog.get_logger("caseclock.http")
+access_log = logs.get_logger("caseclock.http")
 
 
 class BodyTooLarge(HTTPException):
