@@ -33,8 +33,13 @@ from .transaction import (
     DEADLINES,
     Batch,
     ClaimLost,
+    OUTBOX,
+    REMINDERS,
     DeadlineRecord,
+    OutboxRecord,
     Record,
+    ReminderCase,
+    ReminderRecord,
     Transaction,
     _statements,
     begin,
@@ -154,6 +159,7 @@ def _first_line(exc: Exception) -> str:
 
 
 DEPLOYMENT = DeploymentRow.__table__
+_RECORDS = {DEADLINES.name: DeadlineRecord, REMINDERS.name: ReminderRecord, OUTBOX.name: OutboxRecord}
 
 
 class Store:
@@ -322,24 +328,15 @@ class Store:
         with self.read() as s:
             return s.get(DefinitionRow, version)
 
-    def pending_expiries(self, at: dt.datetime, limit: int = 500) -> list[DeadlineRow]:
-        with self.read() as s:
-            return list(s.exec(
-                select(DeadlineRow).where(
-                    DeadlineRow.expired_at.is_(None), DeadlineRow.status == OPEN, DeadlineRow.due_at <= at
-                ).order_by(DeadlineRow.due_at, DeadlineRow.id).limit(limit)
-            ).scalars())
+    def pending_expiries(self, at: dt.datetime, limit: int = 500) -> list[DeadlineRecord]:
+        """Up to `limit` deadlines whose expiry is due at `at` and not yet processed, oldest first."""
+        with self.transaction(write=False) as tx:
+            return tx.due_expiries(at, limit)
 
-    def pending_reminders(self, at: dt.datetime, limit: int = 500) -> list[tuple[ReminderRow, DeadlineRow, CaseRow]]:
-        with self.read() as s:
-            rows = s.exec(
-                select(ReminderRow, DeadlineRow, CaseRow)
-                .join(DeadlineRow, DeadlineRow.id == ReminderRow.deadline_id)
-                .join(CaseRow, CaseRow.id == ReminderRow.case_id)
-                .where(ReminderRow.sent_at.is_(None), ReminderRow.cancelled.is_(False), ReminderRow.remind_at <= at)
-                .order_by(ReminderRow.remind_at, ReminderRow.id).limit(limit)
-            ).all()
-            return [(r, d, c) for r, d, c in rows]
+    def pending_reminders(self, at: dt.datetime, limit: int = 500) -> list[tuple]:
+        """Up to `limit` (reminder, deadline, case's ref and workflow) due at `at`, oldest first."""
+        with self.transaction(write=False) as tx:
+            return tx.due_reminders(at, limit)
 
     def outbox(self, status: str | None = None) -> list[OutboxRow]:
         with self.read() as s:
@@ -378,31 +375,36 @@ class Store:
     # that runs out while its worker is still busy costs a wasted plan, never a second firing.
 
     def _claim(self, model, pending: list, order: list, worker: str, now: dt.datetime,
-               until: dt.datetime, limit: int, ids: list[int] | None = None) -> list[int]:
+               until: dt.datetime, limit: int, ids: list[int] | None = None, conn=None) -> list:
+        """Lease the rows and return them whole (UPDATE ... RETURNING: no second read), as
+        records in `order`."""
+        table = model.__table__
         free = or_(model.claimed_until.is_(None), model.claimed_until < now)
         candidates = select(model.id).where(*pending, free)
         if ids is not None:
             candidates = candidates.where(model.id.in_(ids))
         candidates = candidates.order_by(*order).limit(limit).with_for_update(skip_locked=True)
-        with self.db.writer.begin() as conn:
-            return list(conn.execute(
-                update(model.__table__).where(model.__table__.c.id.in_(candidates.scalar_subquery()))
-                .values(claimed_by=worker, claimed_until=until).returning(model.__table__.c.id)
-            ).scalars())
+        statement = (update(table).where(table.c.id.in_(candidates.scalar_subquery()))
+                     .values(claimed_by=worker, claimed_until=until).returning(*table.columns))
+        record = _RECORDS[table.name]
+        if conn is None:
+            with self.db.writer.begin() as conn:
+                rows = [record._make(r) for r in conn.execute(statement)]
+        else:
+            rows = [record._make(r) for r in conn.execute(statement)]
+        keys = [c.key for c in order]
+        rows.sort(key=lambda r: tuple(getattr(r, k) for k in keys))
+        return rows
 
     @staticmethod
     def _due_expiry(now: dt.datetime) -> list:
         return [DeadlineRow.expired_at.is_(None), DeadlineRow.status == OPEN, DeadlineRow.due_at <= now]
 
     def claim_expiries(self, worker: str, now: dt.datetime, until: dt.datetime, limit: int = 100,
-                       ids: list[int] | None = None) -> list[DeadlineRow]:
+                       ids: list[int] | None = None) -> list[DeadlineRecord]:
         """Lease up to `limit` due, unexpired, unleased deadlines (only `ids`, if given), oldest first."""
         order = [DeadlineRow.due_at, DeadlineRow.id]
-        got = self._claim(DeadlineRow, self._due_expiry(now), order, worker, now, until, limit, ids)
-        if not got:
-            return []
-        with self.read() as s:
-            return list(s.exec(select(DeadlineRow).where(DeadlineRow.id.in_(got)).order_by(*order)).scalars())
+        return self._claim(DeadlineRow, self._due_expiry(now), order, worker, now, until, limit, ids)
 
     def due_expiries_of_case(self, case_id: int, now: dt.datetime) -> list[DeadlineRow]:
         with self.read() as s:
@@ -410,28 +412,24 @@ class Store:
                                .order_by(DeadlineRow.due_at, DeadlineRow.id)).scalars())
 
     def claim_reminders(self, worker: str, now: dt.datetime, until: dt.datetime,
-                        limit: int = 100) -> list[tuple[ReminderRow, DeadlineRow, CaseRow]]:
+                        limit: int = 100) -> list[tuple[ReminderRecord, DeadlineRecord, ReminderCase]]:
+        """Lease up to `limit` due reminders; each with its deadline and its case's ref and workflow."""
         pending = [ReminderRow.sent_at.is_(None), ReminderRow.cancelled.is_(False), ReminderRow.remind_at <= now]
-        got = self._claim(ReminderRow, pending, [ReminderRow.remind_at, ReminderRow.id], worker, now, until, limit)
-        if not got:
-            return []
-        with self.read() as s:
-            rows = s.exec(
-                select(ReminderRow, DeadlineRow, CaseRow)
-                .join(DeadlineRow, DeadlineRow.id == ReminderRow.deadline_id)
-                .join(CaseRow, CaseRow.id == ReminderRow.case_id)
-                .where(ReminderRow.id.in_(got)).order_by(ReminderRow.remind_at, ReminderRow.id)
-            ).all()
-            return [(r, d, c) for r, d, c in rows]
+        with self.db.writer.begin() as conn:
+            got = self._claim(ReminderRow, pending, [ReminderRow.remind_at, ReminderRow.id], worker, now, until,
+                              limit, conn=conn)
+            if not got:
+                return []
+            found = {}
+            for r in conn.execute(select(DEADLINES, CASES.c.case_ref, CASES.c.workflow)
+                                  .join(CASES, CASES.c.id == DEADLINES.c.case_id)
+                                  .where(DEADLINES.c.id.in_({r.deadline_id for r in got}))):
+                found[r[0]] = (DeadlineRecord._make(r[:-2]), ReminderCase._make(r[-2:]))
+        return [(r, *found[r.deadline_id]) for r in got]
 
-    def claim_outbox(self, worker: str, now: dt.datetime, until: dt.datetime, limit: int = 50) -> list[OutboxRow]:
+    def claim_outbox(self, worker: str, now: dt.datetime, until: dt.datetime, limit: int = 50) -> list[OutboxRecord]:
         pending = [OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now]
-        got = self._claim(OutboxRow, pending, [OutboxRow.next_attempt_at, OutboxRow.id], worker, now, until, limit)
-        if not got:
-            return []
-        with self.read() as s:
-            return list(s.exec(select(OutboxRow).where(OutboxRow.id.in_(got))
-                               .order_by(OutboxRow.next_attempt_at, OutboxRow.id)).scalars())
+        return self._claim(OutboxRow, pending, [OutboxRow.next_attempt_at, OutboxRow.id], worker, now, until, limit)
 
     def release_claims(self, worker: str, deadline_ids: list[int] | None = None) -> int:
         """Give back leases still held by `worker` on unprocessed rows (all of them, or these deadlines)."""

@@ -8,6 +8,7 @@ guards the write (a concurrent writer makes the guarded UPDATE match no row: Con
 
 from __future__ import annotations
 
+import collections
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any, Iterator
@@ -29,6 +30,9 @@ DEFINITIONS = DefinitionRow.__table__
 CaseRecord = record_type(CASES)
 DeadlineRecord = record_type(DEADLINES)
 TransitionRecord = record_type(TRANSITIONS)
+ReminderRecord = record_type(REMINDERS)
+OutboxRecord = record_type(OUTBOX)
+ReminderCase = collections.namedtuple("ReminderCase", ["case_ref", "workflow"])
 
 
 class Record(SimpleNamespace):
@@ -92,6 +96,16 @@ def _statements(dialect) -> SimpleNamespace:
         move_deadline=p(update(DEADLINES).where(DEADLINES.c.id == bindparam("b_id"))
                         .values(due_on=bindparam("b_due_on"), due_at=bindparam("b_due_at"),
                                 calendar_version=bindparam("b_calendar_version"))),
+        due_expiries=p(select(DEADLINES).where(DEADLINES.c.expired_at.is_(None), DEADLINES.c.status == OPEN,
+                                               DEADLINES.c.due_at <= bindparam("at"))
+                       .order_by(DEADLINES.c.due_at, DEADLINES.c.id).limit(bindparam("limit")), deadline_cols),
+        due_reminders=p(select(REMINDERS, DEADLINES, CASES.c.case_ref, CASES.c.workflow)
+                        .join(DEADLINES, DEADLINES.c.id == REMINDERS.c.deadline_id)
+                        .join(CASES, CASES.c.id == REMINDERS.c.case_id)
+                        .where(REMINDERS.c.sent_at.is_(None), REMINDERS.c.cancelled.is_(False),
+                               REMINDERS.c.remind_at <= bindparam("at"))
+                        .order_by(REMINDERS.c.remind_at, REMINDERS.c.id).limit(bindparam("limit")),
+                        [*REMINDERS.columns, *deadline_cols, CASES.c.case_ref, CASES.c.workflow]),
         move_reminder=p(update(REMINDERS).where(REMINDERS.c.id == bindparam("b_id"), REMINDERS.c.sent_at.is_(None))
                         .values(remind_on=bindparam("b_remind_on"), remind_at=bindparam("b_remind_at"))),
     )
@@ -146,6 +160,22 @@ class Transaction:
         """(the transition recorded under an idempotency key, its case_ref), or None."""
         values = self._one(self.sql.by_key, {"key": key})
         return None if values is None else (TransitionRecord._make(values[:-1]), values[-1])
+
+    def due_expiries(self, at, limit: int) -> list:
+        """Up to `limit` deadlines whose expiry is due at `at` and not yet processed, oldest first."""
+        q = self.sql.due_expiries
+        return [DeadlineRecord._make(q.row(r)) for r in q.run(self.cursor, {"at": at, "limit": limit}).fetchall()]
+
+    def due_reminders(self, at, limit: int) -> list:
+        """Up to `limit` (reminder, its deadline, its case's ref and workflow) due at `at` and
+        not yet sent or cancelled, oldest first."""
+        q = self.sql.due_reminders
+        split = len(REMINDERS.columns)
+        out = []
+        for raw in q.run(self.cursor, {"at": at, "limit": limit}).fetchall():
+            v = q.row(raw)
+            out.append((ReminderRecord._make(v[:split]), DeadlineRecord._make(v[split:-2]), ReminderCase._make(v[-2:])))
+        return out
 
     # ---- writes --------------------------------------------------------------------------------
 

@@ -414,3 +414,34 @@ def test_lateness_reads_in_days_and_hours():
     assert describe_span(dt.timedelta(hours=2, minutes=1, seconds=3)) == "2 hours 1 minute"
     assert describe_span(dt.timedelta(seconds=40)) == "40 seconds"
     assert describe_span(dt.timedelta(0)) == "0 seconds"
+
+
+def test_each_firing_reads_and_writes_in_one_transaction_with_no_orm_session(store, registry, monkeypatch):
+    """The timer path's cost: a tick or a worker's sweep reads due rows and claims them without
+    ORM sessions, and each firing reads its case in the transaction that writes it."""
+    import persistence.store as store_module
+
+    engine, clock = make_engine(store, registry, at("2026-03-02", 11))
+    open_drp(engine, "TICKED", "2026-03-02")  # informal response due Mon 9 March
+    open_drp(engine, "SWEPT", "2026-03-02")
+    clock.set(at("2026-03-10", 9))
+    transactions = []
+    real_begin = store_module.begin
+
+    def counting_begin(database, sql, known, *, write):
+        transactions.append("write" if write else "read")
+        return real_begin(database, sql, known, write=write)
+
+    monkeypatch.setattr(store_module, "begin", counting_begin)
+    monkeypatch.setattr(Store, "read", lambda self: pytest.fail("an ORM session on the timer path"))
+    [due] = [row for row in store.pending_expiries(clock.now()) if row.case_id == engine.store.case("TICKED").id]
+    transactions.clear()
+    assert engine.expire_deadline(due, clock.now()).fired == 1
+    assert transactions == ["write"]
+    transactions.clear()
+    report = Worker(engine, worker_id="w").sweep()
+    assert report.fired == 1
+    assert transactions.count("write") == 1
+    assert engine.tick(clock.now()).expired == 0  # nothing left: an idle tick only reads
+    monkeypatch.undo()
+    assert [ref for ref, _ in expiry_transitions(store)] == ["TICKED", "SWEPT"]

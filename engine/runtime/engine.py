@@ -13,7 +13,7 @@ import collections
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 
@@ -529,55 +529,18 @@ class Engine:
     def _expire(self, d: DeadlineRow, at: dt.datetime, report: TickReport,
                 max_lateness: dt.timedelta | None = None) -> None:
         for _attempt in range(3):
-            snap = self.store.case_by_id(d.case_id)
-            if snap is None:  # pragma: no cover - foreign key
-                return
-            # the row as it is now: it may have been closed, expired or moved since it was read
-            current = next((x for x in snap.deadlines if x.id == d.id), None)
-            if current is None or current.expired_at is not None or current.due_at > at:
-                return
-            d = current
-            wf = self._workflow(snap.version)
-            spec = wf.spec.deadlines.get(d.name)
-            action = spec.on_expiry if spec else None
-            effective = max(d.due_at, snap.last_effective_at)
-            late = at - d.due_at
-            outcome, failure, skipped = "expired", None, None
-            change = Change(case_ref=snap.case_ref, case_id=snap.id, expected_row_version=snap.row_version)
-            if max_lateness is not None and late > max_lateness:
-                skipped = (f"due {d.due_on.isoformat()}, {describe_span(late)} late, over the {describe_span(max_lateness)} "
-                           f"limit of the mark_missed policy; {'trigger ' + repr(action.trigger) if action and action.trigger else 'nothing'} not fired")
-                outcome = f"skipped: {skipped}"
-            elif action is not None and action.trigger:
-                try:
-                    change = self._plan(
-                        snap, wf, action.trigger, at=effective, actor=SYSTEM, role=SYSTEM,
-                        reason=f"deadline '{d.name}' due {d.due_on.isoformat()} expired",
-                        data=action.data, idempotency_key=f"expiry:{d.id}", kind="expiry",
-                    )
-                    outcome = f"fired {action.trigger}"
-                except CaseError as exc:
-                    failure = str(exc)
-                    outcome = f"failed: {exc}"
-            change.expiry = Expiry(d.id, at, outcome, due_at=d.due_at)
-            change.effective_at = change.effective_at or effective
-            payload = {"case_ref": snap.case_ref, "workflow": snap.workflow, "state": snap.state,
-                       "deadline": d.name, "title": d.title, "due_on": d.due_on.isoformat(),
-                       "due_at": d.due_at.isoformat(), "late_by_s": int(late.total_seconds()),
-                       "late_by": describe_span(late),
-                       "source": d.source, "outcome": outcome}
-            for role in (action.notify if action else []):
-                change.notifications.append(Notification(f"expiry:{d.id}:{role}", "deadline_expired", {**payload, "role": role}, at))
-            if failure:
-                change.notifications.append(Notification(f"expiry:{d.id}:failed", "timer_failed", {**payload, "reason": failure}, at))
-            if skipped:
-                change.notifications.append(Notification(f"expiry:{d.id}:skipped", "timer_skipped", {**payload, "role": d.role}, at))
             try:
-                self.store.apply(change)
+                # the snapshot is read in the transaction that writes the expiry
+                with self.store.transaction() as tx:
+                    planned = self._plan_expiry(tx.case_by_id(d.case_id), d, at, max_lateness)
+                    if planned is None:
+                        return
+                    tx.apply(planned.change)
             except ConflictError:
                 continue
             except (ClaimLost, IntegrityError):
                 return
+            snap, d, change, failure, skipped, late = planned
             report.expired += 1
             report.notified += len(change.notifications)
             if failure:
@@ -596,6 +559,53 @@ class Engine:
                          due_at=d.due_at.isoformat(), late_by=describe_span(late),
                          late_by_s=int(late.total_seconds()))
             return
+
+    def _plan_expiry(self, snap: CaseSnapshot | None, d, at: dt.datetime,
+                     max_lateness: dt.timedelta | None) -> "_PlannedExpiry | None":
+        """What expiring `d` at `at` writes, or None if the row is no longer due (closed,
+        expired or moved since the worker read it)."""
+        if snap is None:  # pragma: no cover - foreign key
+            return None
+        current = next((x for x in snap.deadlines if x.id == d.id), None)
+        if current is None or current.expired_at is not None or current.due_at > at:
+            return None
+        d = current
+        wf = self._workflow(snap.version)
+        spec = wf.spec.deadlines.get(d.name)
+        action = spec.on_expiry if spec else None
+        effective = max(d.due_at, snap.last_effective_at)
+        late = at - d.due_at
+        outcome, failure, skipped = "expired", None, None
+        change = Change(case_ref=snap.case_ref, case_id=snap.id, expected_row_version=snap.row_version)
+        if max_lateness is not None and late > max_lateness:
+            skipped = (f"due {d.due_on.isoformat()}, {describe_span(late)} late, over the {describe_span(max_lateness)} "
+                       f"limit of the mark_missed policy; {'trigger ' + repr(action.trigger) if action and action.trigger else 'nothing'} not fired")
+            outcome = f"skipped: {skipped}"
+        elif action is not None and action.trigger:
+            try:
+                change = self._plan(
+                    snap, wf, action.trigger, at=effective, actor=SYSTEM, role=SYSTEM,
+                    reason=f"deadline '{d.name}' due {d.due_on.isoformat()} expired",
+                    data=action.data, idempotency_key=f"expiry:{d.id}", kind="expiry",
+                )
+                outcome = f"fired {action.trigger}"
+            except CaseError as exc:
+                failure = str(exc)
+                outcome = f"failed: {exc}"
+        change.expiry = Expiry(d.id, at, outcome, due_at=d.due_at)
+        change.effective_at = change.effective_at or effective
+        payload = {"case_ref": snap.case_ref, "workflow": snap.workflow, "state": snap.state,
+                   "deadline": d.name, "title": d.title, "due_on": d.due_on.isoformat(),
+                   "due_at": d.due_at.isoformat(), "late_by_s": int(late.total_seconds()),
+                   "late_by": describe_span(late),
+                   "source": d.source, "outcome": outcome}
+        for role in (action.notify if action else []):
+            change.notifications.append(Notification(f"expiry:{d.id}:{role}", "deadline_expired", {**payload, "role": role}, at))
+        if failure:
+            change.notifications.append(Notification(f"expiry:{d.id}:failed", "timer_failed", {**payload, "reason": failure}, at))
+        if skipped:
+            change.notifications.append(Notification(f"expiry:{d.id}:skipped", "timer_skipped", {**payload, "role": d.role}, at))
+        return _PlannedExpiry(snap, d, change, failure, skipped, late)
 
     def _remind(self, reminder, deadline: DeadlineRow, case_ref: str, workflow: str, report: TickReport) -> None:
         if deadline.due_at <= report.at:  # too late to remind: the expiry speaks for itself
@@ -854,6 +864,15 @@ class Engine:
             return False
         log.warning("timer failed", case_ref=snap.case_ref, workflow=snap.workflow, deadline=deadline.name, reason=reason)
         return True
+
+
+class _PlannedExpiry(NamedTuple):
+    snap: CaseSnapshot
+    deadline: Any  # the row as it is now
+    change: Change
+    failure: str | None
+    skipped: str | None
+    late: dt.timedelta
 
 
 def _filters(workflow: str | None, case_filters: dict[str, Any] | None) -> dict[str, Any]:

@@ -33,14 +33,14 @@ import threading
 import time
 from dataclasses import dataclass, field, fields
 
-import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from engine import logs
 from engine.time.clock import describe_span
 from engine.settings import NotifySettings, Settings, WorkerSettings
 from engine.timers.notify import LogNotifier, Notifier, backoff, build_notifier
 
-log = structlog.get_logger("caseclock.worker")
+log = logs.get_logger("caseclock.worker")
 
 
 @dataclass
