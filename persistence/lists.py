@@ -60,6 +60,9 @@ SORTS = {
 }
 
 
+# the most rows a page may skip: past any real list, and well inside a 64-bit OFFSET
+MAX_OFFSET = 1_000_000_000
+
 @dataclass(frozen=True)
 class Limit:
     """An instant bounding due_at: `default`, or `own[authority]` for the authorities (None: cases

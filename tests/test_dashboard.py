@@ -175,3 +175,13 @@ def test_case_data_is_escaped_not_run(eng):
                   data={"theme": "safety", "concern": '<script>alert("x")</script>'})
     html = client_as(eng, MANAGER).get("/dashboard/cases/D-X").text
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_a_page_or_offset_past_any_list_is_refused_not_a_server_error(eng):
+    manager = client_as(eng, Principal("m", frozenset({Role.MANAGER}), None))
+    for path in ("/dashboard/overdue?page=10000000000000000000", "/dashboard/due-next?page=184467440737095517",
+                 "/overdue?offset=9223372036854775808", "/upcoming?within=10wd&offset=1000000001"):
+        answer = manager.get(path)
+        assert 400 <= answer.status_code < 500, (path, answer.status_code)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+    assert manager.get("/overdue?offset=1000000000").status_code == 200  # the largest allowed: an empty page

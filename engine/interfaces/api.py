@@ -47,6 +47,7 @@ from engine.interfaces.http.problems import responses
 from engine.interfaces.web import router as dashboard
 from engine.time.calendar import parse_offset
 from engine.time.moments import parse_moment
+from persistence.lists import MAX_OFFSET
 
 SYSTEM = "system"
 # hard caps on each field, before the engine's own rules (which give the precise message)
@@ -60,7 +61,7 @@ Name = Annotated[str, Field(max_length=NAME)]
 
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Rows on the page (at most 1,000)")]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip (at most 1,000,000,000)")]
 
 class OpenCase(BaseModel):
     model_config = ConfigDict(extra="forbid")

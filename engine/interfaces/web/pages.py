@@ -8,10 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
@@ -20,6 +20,7 @@ from engine.access.principal import Principal
 from engine.errors import AmbiguousCase, CalendarError, CaseNotFound
 from engine.monitor import lists, scorecard
 from engine.time.calendar import LONDON, local_date
+from persistence.lists import MAX_OFFSET
 from persistence.models import CaseRow
 
 from . import charts
@@ -30,6 +31,8 @@ HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
+# a page number whose first row lies past the longest list a database can page (lists.MAX_OFFSET)
+PageNumber = Annotated[int, Query(le=MAX_OFFSET // PAGE_SIZE, description="The page of the list, from 1")]
 CASES = CaseRow.__table__
 
 LIST_COLUMNS = (("case", "Case"), ("child", "Child"), ("workflow", "Workflow"), ("state", "State"),
@@ -174,7 +177,7 @@ def _csv(request: Request, principal: Principal, kind: str, workflow, team, iro,
 @router.get(PREFIX + "/overdue", response_class=HTMLResponse)
 def overdue(request: Request, principal: Principal = Depends(current_principal), workflow: str | None = None,
             team: str | None = None, iro: str | None = None, role: str | None = None, band: str | None = None,
-            authority: str | None = None, sort: str = "due", dir: str = "asc", page: int = 1):
+            authority: str | None = None, sort: str = "due", dir: str = "asc", page: PageNumber = 1):
     return _list_page(request, principal, "overdue", "/overdue", "Overdue now", workflow, team, iro, role, band,
                       authority, sort, dir, page)
 
@@ -189,7 +192,7 @@ def overdue_csv(request: Request, principal: Principal = Depends(current_princip
 @router.get(PREFIX + "/due-next", response_class=HTMLResponse)
 def due_next(request: Request, principal: Principal = Depends(current_principal), workflow: str | None = None,
              team: str | None = None, iro: str | None = None, role: str | None = None, band: str | None = None,
-             authority: str | None = None, sort: str = "due", dir: str = "asc", page: int = 1):
+             authority: str | None = None, sort: str = "due", dir: str = "asc", page: PageNumber = 1):
     return _list_page(request, principal, "due_next", "/due-next", "Due in the next 10 working days", workflow, team,
                       iro, role, band, authority, sort, dir, page)
 
