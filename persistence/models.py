@@ -27,6 +27,15 @@ class DeploymentRow(SQLModel, table=True):
     nation: str = Field(max_length=32)
 
 
+class SecretRow(SQLModel, table=True):
+    """A random key of the deployment, made by the first process that needs it and read by every
+    other, so that what one process signs another accepts (the sign-on proxy's CSRF tokens)."""
+
+    __tablename__ = "secrets"
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=128)
+
+
 class DefinitionRow(SQLModel, table=True):
     """Each definition version a case was opened on, so the case can keep running on it."""
 

@@ -8,6 +8,7 @@ both win, and history (unique case_id + seq) cannot fork.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import threading
 from dataclasses import dataclass, field
 from contextlib import contextmanager
@@ -53,6 +54,7 @@ from .models import (
     DeploymentRow,
     OutboxRow,
     ReminderRow,
+    SecretRow,
     TransitionRow,
 )
 
@@ -159,6 +161,7 @@ def _first_line(exc: Exception) -> str:
 
 
 DEPLOYMENT = DeploymentRow.__table__
+SECRETS = SecretRow.__table__
 _RECORDS = {DEADLINES.name: DeadlineRecord, REMINDERS.name: ReminderRecord, OUTBOX.name: OutboxRecord}
 
 
@@ -299,6 +302,23 @@ class Store:
         except IntegrityError:
             pass  # another process recorded one first; theirs stands
         return self._stored_nation()
+
+    def secret(self, name: str) -> bytes:
+        """The deployment's random key `name` (32 bytes), made by the first process that asks;
+        every later one reads the same (first writer wins, as for the nation)."""
+        found = self._stored_secret(name)
+        if found is None:
+            try:
+                with self.db.writer.begin() as conn:
+                    conn.execute(insert(SECRETS).values(name=name, value=secrets.token_hex(32)))
+            except IntegrityError:
+                pass  # another process made it first; theirs stands
+            found = self._stored_secret(name)
+        return bytes.fromhex(found)
+
+    def _stored_secret(self, name: str) -> str | None:
+        with self.db.reader.connect() as conn:
+            return conn.execute(select(SECRETS.c.value).where(SECRETS.c.name == name)).scalar()
 
     def set_deployment_nation(self, nation: str) -> str | None:
         """Change the stored nation (an explicit administrative act); returns the one replaced."""

@@ -26,7 +26,7 @@ from persistence.store import Store
 PG_URL = os.environ.get("CASECLOCK_TEST_DATABASE_URL", "")
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... when tests run in parallel
 TABLES = ("outbox", "reminders", "deadline_counts", "deadlines", "transitions", "cases", "definitions", "deployment",
-          "audit", "sessions", "api_keys", "users")
+          "audit", "sessions", "api_keys", "users", "secrets")
 
 
 def at(day: str, hour: int = 10, minute: int = 0) -> dt.datetime:

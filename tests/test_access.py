@@ -335,6 +335,20 @@ def test_the_proxy_header_is_honoured_only_from_a_trusted_proxy(seeded, store):
     assert_problem(unset.get("/cases/C-OWN", headers=header), 401, "unauthenticated")
 
 
+def test_a_proxy_users_csrf_token_from_one_process_is_good_in_another(seeded, store):
+    accounts.add_user(store, "ann@sunderland.gov.uk", roles=["integrator"], password=None, acts_as=["iro"])
+    header = {"X-Forwarded-User": "ann@sunderland.gov.uk"}
+    settings = ApiSettings(proxy_user_header="X-Forwarded-User", trusted_proxies=["testclient"])
+    one = TestClient(create_app(seeded, api_settings=settings))
+    other = TestClient(create_app(seeded, api_settings=settings))  # a second `serve`, or the same after a restart
+    token = one.get("/me", headers=header).json()["csrf_token"]
+    new = {"workflow": "drp", "case_ref": "C-PROXY", "at": "2026-03-02T10:00:00+00:00", "data": RAISED}
+    assert other.post("/cases", json=new, headers={**header, "X-CSRF-Token": token}).status_code == 201
+    assert_problem(other.post("/cases", json={**new, "case_ref": "C-PROXY-2"},
+                              headers={**header, "X-CSRF-Token": token[:-1] + ("1" if token.endswith("0") else "0")}),
+                  403, "csrf")
+
+
 # ---- the other reproductions, problems and headers ----------------------------------------------
 
 

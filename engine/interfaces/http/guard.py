@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import time
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -58,7 +57,7 @@ class Guard:
         self.api = api  # the FastAPI app, for the routes OPTIONS describes
         self.store = store
         self.settings = settings  # engine.settings.ApiSettings
-        self._secret = secrets.token_bytes(32)  # signs the proxy users' CSRF tokens, for this process
+        self._secret: bytes | None = None  # signs the proxy users' CSRF tokens (Store.secret: every process's)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -153,6 +152,8 @@ class Guard:
             row = await anyio.to_thread.run_sync(accounts.user, self.store, name)
             if row is None:
                 return "no-account"
+            if self._secret is None:
+                self._secret = await anyio.to_thread.run_sync(self.store.secret, "proxy-csrf")
             csrf = hmac.new(self._secret, f"csrf:{name}".encode(), hashlib.sha256).hexdigest()
             return accounts.principal_of(row, "user"), csrf, True
         cookie = _cookies(headers).get(SESSION_COOKIE)
