@@ -52,15 +52,15 @@ def profiles(tmp_path):
 
 def _counted(store) -> dict:
     with store.db.reader.connect() as conn:
-        return {(str(r[0]), r[1], r[2]): r[3] for r in conn.execute(text(
-            "SELECT due_on, workflow, authority, n FROM deadline_counts"))}
+        return {(str(r[0]), r[1], r[2], r[3]): r[4] for r in conn.execute(text(
+            "SELECT due_on, workflow, authority, slot, n FROM deadline_counts"))}
 
 
 def _grouped(store) -> dict:
     with store.db.reader.connect() as conn:
-        return {(str(r[0]), r[1], r[2]): r[3] for r in conn.execute(text(
-            "SELECT due_on, coalesce(workflow, ''), coalesce(authority, ''), count(*) FROM deadlines "
-            "WHERE status = 'open' GROUP BY due_on, coalesce(workflow, ''), coalesce(authority, '')"))}
+        return {(str(r[0]), r[1], r[2], r[3]): r[4] for r in conn.execute(text(
+            "SELECT due_on, coalesce(workflow, ''), coalesce(authority, ''), id % 32, count(*) FROM deadlines "
+            "WHERE status = 'open' GROUP BY due_on, coalesce(workflow, ''), coalesce(authority, ''), id % 32"))}
 
 
 def _open(engine, rng, i: int, day: dt.date) -> None:

@@ -18,6 +18,11 @@ due range without reading the rows.
 On SQLite, dropping a table drops its triggers: a later migration that rebuilds `deadlines`
 (batch_alter_table) must create them again (`_SQLITE` below).
 
+A day's count is split over 32 slots (by deadline id): timer workers on PostgreSQL firing the
+deadlines of one day each update a row of that day, and with one row a day they queued on its
+lock until each other's commit (4 workers fired at 1.2x one worker's rate; 2.1x without the
+counters). Lists sum the slots.
+
 Existing open deadlines are counted in. Downgrade drops the triggers, the table and the index.
 
 Revision ID: 0007
@@ -35,15 +40,17 @@ branch_labels = None
 depends_on = None
 
 _TEXT = sqlmodel.sql.sqltypes.AutoString
-_KEY = "due_on, workflow, authority"
+_KEY = "due_on, workflow, authority, slot"
+SLOTS = 32  # a deadline is counted in slot id % SLOTS of its day
 
 
 def _key(row: str) -> str:
-    return f"due_on = {row}.due_on AND workflow = coalesce({row}.workflow, '') AND authority = coalesce({row}.authority, '')"
+    return (f"due_on = {row}.due_on AND workflow = coalesce({row}.workflow, '') "
+            f"AND authority = coalesce({row}.authority, '') AND slot = {row}.id % {SLOTS}")
 
 
 def _values(row: str) -> str:
-    return f"{row}.due_on, coalesce({row}.workflow, ''), coalesce({row}.authority, ''), 1"
+    return f"{row}.due_on, coalesce({row}.workflow, ''), coalesce({row}.authority, ''), {row}.id % {SLOTS}, 1"
 
 
 _CHANGED = ("OLD.status IS DISTINCT FROM NEW.status OR OLD.due_on IS DISTINCT FROM NEW.due_on "
@@ -102,12 +109,13 @@ def upgrade() -> None:
         sa.Column('due_on', sa.Date(), nullable=False),
         sa.Column('workflow', _TEXT(length=64), nullable=False),
         sa.Column('authority', _TEXT(length=64), nullable=False),
+        sa.Column('slot', sa.SmallInteger(), nullable=False),
         sa.Column('n', sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint('due_on', 'workflow', 'authority'),
+        sa.PrimaryKeyConstraint('due_on', 'workflow', 'authority', 'slot'),
     )
     op.execute(f"INSERT INTO deadline_counts ({_KEY}, n) "
-               "SELECT due_on, coalesce(workflow, ''), coalesce(authority, ''), count(*) FROM deadlines "
-               "WHERE status = 'open' GROUP BY due_on, coalesce(workflow, ''), coalesce(authority, '')")
+               f"SELECT due_on, coalesce(workflow, ''), coalesce(authority, ''), id % {SLOTS}, count(*) FROM deadlines "
+               f"WHERE status = 'open' GROUP BY due_on, coalesce(workflow, ''), coalesce(authority, ''), id % {SLOTS}")
     op.create_index('ix_deadlines_case_open', 'deadlines', ['case_id', 'status', 'due_at', 'workflow', 'authority'])
     for statement in (_POSTGRESQL if op.get_bind().dialect.name == "postgresql" else _SQLITE):
         op.execute(statement)
