@@ -116,6 +116,14 @@ def pg_url(pg_server_url) -> str:
     return pg_server_url
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend_url(request, tmp_path) -> str:
+    """The test runs twice: on a new SQLite file, and on an empty migrated PostgreSQL database."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_url")
+    return f"sqlite:///{tmp_path / 'backend.db'}"
+
+
 @pytest.fixture
 def store(database_url):
     s = Store.open(database_url)

@@ -35,13 +35,6 @@ calendar:
 """
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend_url(request, tmp_path):
-    if request.param == "postgresql":
-        return request.getfixturevalue("pg_url")
-    return f"sqlite:///{tmp_path / 'counts.db'}"
-
-
 @pytest.fixture
 def profiles(tmp_path):
     folder = tmp_path / "authorities"

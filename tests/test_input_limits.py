@@ -24,13 +24,6 @@ SECRET = "Jane-Doe-disclosed-at-school-4K"
 RAISED = {"theme": "safety", "concern": "Placement at risk"}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend_url(request, tmp_path):
-    if request.param == "postgresql":
-        return request.getfixturevalue("pg_url")
-    return f"sqlite:///{tmp_path / 'limits.db'}"
-
-
 @pytest.fixture
 def eng(backend_url, registry, clock):
     store = Store.open(backend_url)
