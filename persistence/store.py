@@ -11,7 +11,7 @@ import datetime as dt
 import secrets
 import threading
 from dataclasses import dataclass, field
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Iterator
 
 from sqlalchemy import func, insert, or_, select, text, update
@@ -48,7 +48,6 @@ from .transaction import (
 from .models import (
     CANCELLED,
     OPEN,
-    CaseRow,
     DeadlineRow,
     DefinitionRow,
     DeploymentRow,
@@ -293,32 +292,29 @@ class Store:
 
         With `claim`, a database that has none stored yet records `claim`: the first process to
         use a database decides, and every later one reads what it chose."""
-        found = self._stored_nation()
+        stored = select(DEPLOYMENT.c.nation).where(DEPLOYMENT.c.id == 1)
+        return self._first_written(stored, None if claim is None else insert(DEPLOYMENT).values(id=1, nation=claim))
+
+    def secret(self, name: str) -> bytes:
+        """The deployment's random key `name` (32 bytes), made by the first process that asks;
+        every later one reads the same."""
+        stored = select(SECRETS.c.value).where(SECRETS.c.name == name)
+        return bytes.fromhex(self._first_written(stored, insert(SECRETS).values(name=name, value=secrets.token_hex(32))))
+
+    def _first_written(self, stored, claim):
+        """What `stored` reads; if nothing, `claim` is written first (when given). Of processes
+        claiming at once the first writer wins, and every one reads what it wrote."""
+        with self.db.reader.connect() as conn:
+            found = conn.execute(stored).scalar()
         if found is not None or claim is None:
             return found
         try:
             with self.db.writer.begin() as conn:
-                conn.execute(insert(DEPLOYMENT).values(id=1, nation=claim))
+                conn.execute(claim)
         except IntegrityError:
-            pass  # another process recorded one first; theirs stands
-        return self._stored_nation()
-
-    def secret(self, name: str) -> bytes:
-        """The deployment's random key `name` (32 bytes), made by the first process that asks;
-        every later one reads the same (first writer wins, as for the nation)."""
-        found = self._stored_secret(name)
-        if found is None:
-            try:
-                with self.db.writer.begin() as conn:
-                    conn.execute(insert(SECRETS).values(name=name, value=secrets.token_hex(32)))
-            except IntegrityError:
-                pass  # another process made it first; theirs stands
-            found = self._stored_secret(name)
-        return bytes.fromhex(found)
-
-    def _stored_secret(self, name: str) -> str | None:
+            pass  # another process wrote first; theirs stands
         with self.db.reader.connect() as conn:
-            return conn.execute(select(SECRETS.c.value).where(SECRETS.c.name == name)).scalar()
+            return conn.execute(stored).scalar()
 
     def set_deployment_nation(self, nation: str) -> str | None:
         """Change the stored nation (an explicit administrative act); returns the one replaced."""
@@ -329,10 +325,6 @@ class Store:
             else:
                 conn.execute(update(DEPLOYMENT).where(DEPLOYMENT.c.id == 1).values(nation=nation))
         return old
-
-    def _stored_nation(self) -> str | None:
-        with self.db.reader.connect() as conn:
-            return conn.execute(select(DEPLOYMENT.c.nation).where(DEPLOYMENT.c.id == 1)).scalar()
 
     def unsent_reminders(self, deadline_id: int) -> list[ReminderRow]:
         with self.read() as s:
@@ -407,10 +399,7 @@ class Store:
         statement = (update(table).where(table.c.id.in_(candidates.scalar_subquery()))
                      .values(claimed_by=worker, claimed_until=until).returning(*table.columns))
         record = _RECORDS[table.name]
-        if conn is None:
-            with self.db.writer.begin() as conn:
-                rows = [record._make(r) for r in conn.execute(statement)]
-        else:
+        with self.db.writer.begin() if conn is None else nullcontext(conn) as conn:
             rows = [record._make(r) for r in conn.execute(statement)]
         keys = [c.key for c in order]
         rows.sort(key=lambda r: tuple(getattr(r, k) for k in keys))
