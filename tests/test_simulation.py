@@ -153,6 +153,7 @@ def test_an_existing_file_is_not_overwritten_without_force(tmp_path):
     (["--late-rate", "1.5"], "between 0 and 1"),
     (["--authority", "atlantis"], "no simulation profile"),
     (["--scale", "galactic"], "authority or national"),
+    (["--processes", "0"], "--processes"),
 ])
 def test_bad_options_are_usage_errors_naming_the_option(tmp_path, args, message):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASECLOCK_")}
